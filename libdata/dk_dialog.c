@@ -513,16 +513,16 @@ static void check_turn(checker *c, int i, const cJSON *tj)
         else if (t->role != DK_ROLE_INVALID && !is_assistant)
             report(c, DK_SEV_ERROR, "E_TOOL_CALLS", i, ptr, "tool_calls only belong on assistant turns");
         else
-            t->has_tool_calls = 1;
+            t->has_tool_calls = cJSON_GetArraySize(tool_calls) > 0;
     }
 
     snprintf(ptr, sizeof ptr, "%s/content", tptr);
     if (!content)
         report(c, DK_SEV_ERROR, "E_CONTENT", i, tptr, "content is missing");
     else if (cJSON_IsNull(content)) {
-        if (!(is_assistant && tool_calls))
+        if (!(is_assistant && cJSON_IsArray(tool_calls) && cJSON_GetArraySize(tool_calls) > 0))
             report(c, DK_SEV_ERROR, "E_CONTENT", i, ptr,
-                   "content is null (allowed only on an assistant turn with tool_calls)");
+                   "content is null (allowed only on an assistant turn with at least one tool call)");
     } else if (!cJSON_IsString(content))
         report(c, DK_SEV_ERROR, "E_CONTENT", i, ptr, "content must be a string (got %s)",
                type_name(content));
@@ -642,6 +642,13 @@ static void check_semantics(checker *c)
             for (size_t k = 0; k < t->n_entities && !c->rc; k++)
                 check_entity_text(c, (int)i, k, &folded, &folded_len);
             free(folded);
+        } else {
+            for (size_t k = 0; k < t->n_entities; k++) {
+                char buf[96];
+                snprintf(ptr, sizeof ptr, "/turns/%zu/entities/%d", i, t->entities[k].index);
+                report(c, DK_SEV_ERROR, "E_ENTITY_NOT_IN_TEXT", (int)i, ptr,
+                       "entity \"%s\" on a turn without content", clip(t->entities[k].text, buf, 64));
+            }
         }
 
         snprintf(ptr, sizeof ptr, "/turns/%zu/content", i);
