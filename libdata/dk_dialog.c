@@ -197,6 +197,48 @@ static int parse_json(const char *s, size_t n, long line, cJSON **out, dk_diag_l
     return 0;
 }
 
+/* JSON pointers are built for every field checked, so without printf: it showed in
+ * profiles of clean data. Results are cut at cap like snprintf's. */
+static void ptr_join(char *buf, size_t cap, const char *base, const char *key)
+{
+    size_t b = strlen(base), k = strlen(key);
+    if (b + 1 + k + 1 > cap) { /* never for the pointers built here; cut, don't overflow */
+        if (b >= cap)
+            b = cap - 1;
+        k = b + 1 < cap ? cap - b - 2 : 0;
+    }
+    memmove(buf, base, b);
+    if (b + 1 < cap) {
+        buf[b] = '/';
+        memmove(buf + b + 1, key, k);
+        buf[b + 1 + k] = '\0';
+    } else {
+        buf[b] = '\0';
+    }
+}
+
+static void ptr_index(char *buf, size_t cap, const char *base, long idx)
+{
+    char num[24];
+    int n = 0;
+    char tmp[24];
+    do {
+        tmp[n++] = (char)('0' + idx % 10);
+        idx /= 10;
+    } while (idx > 0 && n < 20);
+    for (int k = 0; k < n; k++)
+        num[k] = tmp[n - 1 - k];
+    num[n] = '\0';
+    ptr_join(buf, cap, base, num);
+}
+
+static void ptr_turn(char *buf, size_t cap, long turn, const char *key)
+{
+    ptr_index(buf, cap, "/turns", turn);
+    if (key)
+        ptr_join(buf, cap, buf, key);
+}
+
 /* ---------- layer 2: tree ---------- */
 
 static int cmp_keys(const void *a, const void *b)
@@ -245,15 +287,11 @@ static int find_duplicate_key(const cJSON *node, char *ptr, long line, dk_diag_l
     }
     size_t idx = 0;
     for (const cJSON *c = node->child; c; c = c->next, idx++) {
-        char key[32];
-        const char *k = c->string;
-        if (cJSON_IsArray(node)) {
-            snprintf(key, sizeof key, "%zu", idx);
-            k = key;
-        }
         if (!cJSON_IsObject(c) && !cJSON_IsArray(c))
             continue;
-        if (dk_json_pointer_append(ptr, PTR_MAX, k) != 0)
+        if (cJSON_IsArray(node))
+            ptr_index(ptr, PTR_MAX, ptr, (long)idx);
+        else if (dk_json_pointer_append(ptr, PTR_MAX, c->string) != 0)
             ptr[len] = '\0'; /* too deep to name: report at the parent */
         if (find_duplicate_key(c, ptr, line, diags, rc))
             return 1;
@@ -333,7 +371,7 @@ static void check_labels(checker *c, const cJSON *v, const char *name, const cha
                          int turn, const char *tptr, const char ***out, size_t *n_out)
 {
     char ptr[PTR_MAX];
-    snprintf(ptr, sizeof ptr, "%s/%s", tptr, name);
+    ptr_join(ptr, sizeof ptr, tptr, name);
     if (cJSON_IsString(v)) {
         if (!v->valuestring[0]) {
             report(c, DK_SEV_ERROR, code, turn, ptr, "%s must not be an empty string", name);
@@ -357,7 +395,7 @@ static void check_labels(checker *c, const cJSON *v, const char *name, const cha
     cJSON_ArrayForEach(it, v) {
         if (!is_nonempty_string(it)) {
             char iptr[PTR_MAX];
-            snprintf(iptr, sizeof iptr, "%s/%d", ptr, i);
+            ptr_index(iptr, sizeof iptr, ptr, i);
             report(c, DK_SEV_ERROR, code, turn, iptr, "%s items must be non-empty strings (got %s)",
                    name, cJSON_IsString(it) ? "an empty string" : type_name(it));
             bad = 1;
@@ -379,7 +417,7 @@ static void check_labels(checker *c, const cJSON *v, const char *name, const cha
 static void check_entities(checker *c, dk_turn *t, const cJSON *v, int turn, const char *tptr)
 {
     char ptr[PTR_MAX];
-    snprintf(ptr, sizeof ptr, "%s/entities", tptr);
+    ptr_join(ptr, sizeof ptr, tptr, "entities");
     if (!cJSON_IsArray(v)) {
         report(c, DK_SEV_ERROR, "E_ENTITIES", turn, ptr, "entities must be an array (got %s)",
                type_name(v));
@@ -397,7 +435,7 @@ static void check_entities(checker *c, dk_turn *t, const cJSON *v, int turn, con
     cJSON_ArrayForEach(e, v) {
         char eptr[PTR_MAX];
         i++;
-        snprintf(eptr, sizeof eptr, "%s/%d", ptr, i);
+        ptr_index(eptr, sizeof eptr, ptr, i);
         if (cJSON_IsString(e)) {
             if (!e->valuestring[0]) {
                 report(c, DK_SEV_ERROR, "E_ENTITY", turn, eptr, "an entity must not be an empty string");
@@ -421,13 +459,13 @@ static void check_entities(checker *c, dk_turn *t, const cJSON *v, int turn, con
             report(c, DK_SEV_ERROR, "E_ENTITY", turn, eptr, "entity \"text\" is missing");
             ok = 0;
         } else if (!is_nonempty_string(text)) {
-            snprintf(fptr, sizeof fptr, "%s/text", eptr);
+            ptr_join(fptr, sizeof fptr, eptr, "text");
             report(c, DK_SEV_ERROR, "E_ENTITY", turn, fptr, "entity text must be a non-empty string (got %s)",
                    cJSON_IsString(text) ? "an empty string" : type_name(text));
             ok = 0;
         }
         if (type && !cJSON_IsString(type)) {
-            snprintf(fptr, sizeof fptr, "%s/type", eptr);
+            ptr_join(fptr, sizeof fptr, eptr, "type");
             report(c, DK_SEV_ERROR, "E_ENTITY", turn, fptr, "entity type must be a string (got %s)",
                    type_name(type));
             ok = 0;
@@ -436,7 +474,7 @@ static void check_entities(checker *c, dk_turn *t, const cJSON *v, int turn, con
         const cJSON *offs[2] = { start, end };
         for (int k = 0; k < 2; k++) {
             if (offs[k] && !is_nonneg_integer(offs[k])) {
-                snprintf(fptr, sizeof fptr, "%s/%s", eptr, names[k]);
+                ptr_join(fptr, sizeof fptr, eptr, names[k]);
                 report(c, DK_SEV_ERROR, "E_ENTITY", turn, fptr,
                        "entity %s must be an integer >= 0 (got %s)", names[k],
                        cJSON_IsNumber(offs[k]) ? "a negative or fractional number" : type_name(offs[k]));
@@ -470,7 +508,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
 {
     dk_turn *t = &c->d->turns[i];
     char tptr[PTR_MAX], ptr[PTR_MAX], clipbuf[64];
-    snprintf(tptr, sizeof tptr, "/turns/%d", i);
+    ptr_turn(tptr, sizeof tptr, i, NULL);
     t->role = DK_ROLE_INVALID;
     t->train = -1;
     t->json = tj;
@@ -487,7 +525,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
     const cJSON *action = cJSON_GetObjectItemCaseSensitive(tj, "action");
     const cJSON *train = cJSON_GetObjectItemCaseSensitive(tj, "train");
 
-    snprintf(ptr, sizeof ptr, "%s/role", tptr);
+    ptr_join(ptr, sizeof ptr, tptr, "role");
     if (!role)
         report(c, DK_SEV_ERROR, "E_ROLE", i, tptr, "role is missing");
     else if (!cJSON_IsString(role))
@@ -501,7 +539,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
                "a system turn may only be the first turn");
 
     int is_assistant = t->role == DK_ROLE_ASSISTANT;
-    snprintf(ptr, sizeof ptr, "%s/tool_calls", tptr);
+    ptr_join(ptr, sizeof ptr, tptr, "tool_calls");
     if (tool_calls) {
         int ok = cJSON_IsArray(tool_calls);
         const cJSON *it;
@@ -516,7 +554,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
             t->has_tool_calls = cJSON_GetArraySize(tool_calls) > 0;
     }
 
-    snprintf(ptr, sizeof ptr, "%s/content", tptr);
+    ptr_join(ptr, sizeof ptr, tptr, "content");
     if (!content)
         report(c, DK_SEV_ERROR, "E_CONTENT", i, tptr, "content is missing");
     else if (cJSON_IsNull(content)) {
@@ -531,7 +569,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
         t->content_len = strlen(content->valuestring);
     }
 
-    snprintf(ptr, sizeof ptr, "%s/reasoning_content", tptr);
+    ptr_join(ptr, sizeof ptr, tptr, "reasoning_content");
     if (reasoning && !cJSON_IsString(reasoning))
         report(c, DK_SEV_ERROR, "E_REASONING", i, ptr, "reasoning_content must be a string (got %s)",
                type_name(reasoning));
@@ -546,7 +584,7 @@ static void check_turn(checker *c, int i, const cJSON *tj)
     if (action)
         check_labels(c, action, "action", "E_ACTION", i, tptr, &t->actions, &t->n_actions);
     if (train) {
-        snprintf(ptr, sizeof ptr, "%s/train", tptr);
+        ptr_join(ptr, sizeof ptr, tptr, "train");
         if (!cJSON_IsBool(train))
             report(c, DK_SEV_ERROR, "E_TRAIN", i, ptr, "train must be true or false (got %s)",
                    type_name(train));
@@ -562,7 +600,8 @@ static void check_entity_text(checker *c, int i, size_t k, char **folded, size_t
     dk_turn *t = &c->d->turns[i];
     const dk_entity *e = &t->entities[k];
     char ptr[PTR_MAX], buf1[96], buf2[96];
-    snprintf(ptr, sizeof ptr, "/turns/%d/entities/%d", i, e->index);
+    ptr_turn(ptr, sizeof ptr, i, "entities");
+    ptr_index(ptr, sizeof ptr, ptr, e->index);
 
     if (e->start >= 0) {
         size_t ncp = dk_utf8_cp_count(t->content, t->content_len);
@@ -629,7 +668,7 @@ static void check_semantics(checker *c)
         char ptr[PTR_MAX];
         if (!cJSON_IsObject(t->json))
             continue;
-        snprintf(ptr, sizeof ptr, "/turns/%zu/role", i);
+        ptr_turn(ptr, sizeof ptr, (long)i, "role");
         if (t->role == DK_ROLE_TOOL &&
             !(prev && ((prev->role == DK_ROLE_ASSISTANT && prev->has_tool_calls) ||
                        prev->role == DK_ROLE_TOOL)))
@@ -645,13 +684,14 @@ static void check_semantics(checker *c)
         } else {
             for (size_t k = 0; k < t->n_entities; k++) {
                 char buf[96];
-                snprintf(ptr, sizeof ptr, "/turns/%zu/entities/%d", i, t->entities[k].index);
+                ptr_turn(ptr, sizeof ptr, (long)i, "entities");
+                ptr_index(ptr, sizeof ptr, ptr, t->entities[k].index);
                 report(c, DK_SEV_ERROR, "E_ENTITY_NOT_IN_TEXT", (int)i, ptr,
                        "entity \"%s\" on a turn without content", clip(t->entities[k].text, buf, 64));
             }
         }
 
-        snprintf(ptr, sizeof ptr, "/turns/%zu/content", i);
+        ptr_turn(ptr, sizeof ptr, (long)i, "content");
         if (t->content && !t->content[0] && !t->has_tool_calls)
             report(c, DK_SEV_WARNING, "W_EMPTY_CONTENT", (int)i, ptr, "content is empty");
         if (prev && t->role == prev->role && t->content && prev->content && t->content[0] &&
@@ -660,17 +700,17 @@ static void check_semantics(checker *c)
                    "turn repeats the previous turn (same role and content)");
         else if (prev && t->role == prev->role &&
                  (t->role == DK_ROLE_USER || t->role == DK_ROLE_ASSISTANT)) {
-            snprintf(ptr, sizeof ptr, "/turns/%zu/role", i);
+            ptr_turn(ptr, sizeof ptr, (long)i, "role");
             report(c, DK_SEV_WARNING, "W_SAME_ROLE", (int)i, ptr,
                    "two %s turns in a row", dk_role_name(t->role));
         }
         if (has_label(t->json, "intent") && t->role != DK_ROLE_USER && t->role != DK_ROLE_INVALID) {
-            snprintf(ptr, sizeof ptr, "/turns/%zu/intent", i);
+            ptr_turn(ptr, sizeof ptr, (long)i, "intent");
             report(c, DK_SEV_WARNING, "W_INTENT_ROLE", (int)i, ptr,
                    "intent on a %s turn (intents label user turns)", dk_role_name(t->role));
         }
         if (has_label(t->json, "action") && t->role != DK_ROLE_ASSISTANT && t->role != DK_ROLE_INVALID) {
-            snprintf(ptr, sizeof ptr, "/turns/%zu/action", i);
+            ptr_turn(ptr, sizeof ptr, (long)i, "action");
             report(c, DK_SEV_WARNING, "W_ACTION_ROLE", (int)i, ptr,
                    "action on a %s turn (actions label assistant turns)", dk_role_name(t->role));
         }
@@ -704,7 +744,7 @@ static void check_dialog(checker *c)
             cJSON_ArrayForEach(it, tools) {
                 if (!cJSON_IsObject(it)) {
                     char ptr[PTR_MAX];
-                    snprintf(ptr, sizeof ptr, "/tools/%d", i);
+                    ptr_index(ptr, sizeof ptr, "/tools", i);
                     report(c, DK_SEV_ERROR, "E_TOOLS", -1, ptr, "a tool definition must be an object (got %s)",
                            type_name(it));
                 }
