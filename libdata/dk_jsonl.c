@@ -98,14 +98,14 @@ static int rfail(dk_jsonl_reader *r, dk_error *err, int code, const char *what)
     return rreport(r, err);
 }
 
-static int reader_new(dk_jsonl_reader **out, const char *name, dk_error *err)
+static int reader_new(dk_jsonl_reader **out, const char *name, size_t cap, dk_error *err)
 {
     dk_jsonl_reader *r = calloc(1, sizeof *r);
     if (!r)
         goto nomem;
     r->fd = -1;
     r->name = strdup(name);
-    r->cap = DK_JSONL_RBUF;
+    r->cap = cap;
     r->buf = malloc(r->cap);
     if (!r->name || !r->buf)
         goto nomem;
@@ -132,7 +132,7 @@ int dk_jsonl_reader_open(dk_jsonl_reader **out, const char *path, dk_error *err)
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     dk_jsonl_reader *r = NULL;
-    int rc = reader_new(&r, name, err);
+    int rc = reader_new(&r, name, DK_JSONL_RBUF, err);
     if (rc < 0) {
         if (!use_stdin)
             close(fd);
@@ -150,7 +150,9 @@ int dk_jsonl_reader_open_mem(dk_jsonl_reader **out, const char *data, size_t len
 {
     *out = NULL;
     dk_jsonl_reader *r = NULL;
-    int rc = reader_new(&r, name ? name : "<memory>", err);
+    /* Small inputs (tests, fuzzing) get a small buffer, grown like any other. */
+    size_t cap = len < DK_JSONL_RBUF ? len + 16 : DK_JSONL_RBUF;
+    int rc = reader_new(&r, name ? name : "<memory>", cap, err);
     if (rc < 0)
         return rc;
     r->src = SRC_MEM;
