@@ -707,12 +707,14 @@ static void check_semantics(checker *c)
         if (has_label(t->json, "intent") && t->role != DK_ROLE_USER && t->role != DK_ROLE_INVALID) {
             ptr_turn(ptr, sizeof ptr, (long)i, "intent");
             report(c, DK_SEV_WARNING, "W_INTENT_ROLE", (int)i, ptr,
-                   "intent on a %s turn (intents label user turns)", dk_role_name(t->role));
+                   "intent on %s %s turn (intents label user turns)",
+                   t->role == DK_ROLE_ASSISTANT ? "an" : "a", dk_role_name(t->role));
         }
         if (has_label(t->json, "action") && t->role != DK_ROLE_ASSISTANT && t->role != DK_ROLE_INVALID) {
             ptr_turn(ptr, sizeof ptr, (long)i, "action");
             report(c, DK_SEV_WARNING, "W_ACTION_ROLE", (int)i, ptr,
-                   "action on a %s turn (actions label assistant turns)", dk_role_name(t->role));
+                   "action on %s %s turn (actions label assistant turns)",
+                   t->role == DK_ROLE_ASSISTANT ? "an" : "a", dk_role_name(t->role));
         }
     }
 }
