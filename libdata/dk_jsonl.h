@@ -11,7 +11,7 @@
  * with dk_jsonl_reader_free / dk_jsonl_writer_close (both accept NULL). A line from
  * dk_jsonl_reader_next is borrowed: valid until the next call on that reader.
  * Lines of a dk_jsonl_batch are owned by the batch (its arena) until the next fill or
- * dk_jsonl_batch_free. Line texts are NUL-terminated (the NUL is not counted in len),
+ * dk_jsonl_batch_free; a batch starts zeroed ({0}) and keeps its memory between fills. Line texts are NUL-terminated (the NUL is not counted in len),
  * but may hold NUL bytes themselves: always use len.
  *
  * Errors: a message names its place itself ("FILE: no such file or directory",
