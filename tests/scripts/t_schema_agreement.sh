@@ -53,40 +53,34 @@ want_rc() { # NAME MODE STATUS
     local rc; rc=$(cat "$tmp/$1.rc")
     [ "$rc" = "$3" ] || problem "$1" - "$2: entity-checker exit status $rc, want $3"
 }
-
-# --- schema-only: valid and invalid ---
-run valid --schema-only
-want_rc valid schema-only 0
-n_valid=$(lines_of valid)
-for i in $(seq 1 "$n_valid"); do
-    a=$(awk -v n="$i" '$1 == n { print $2 }' "$tmp/valid.ajv")
-    codes=$(awk -v n="$i" '$1 == n && $2 == "error" { printf "%s ", $3 }' "$tmp/valid.diag")
-    [ "$a" = ok ] || problem valid "$i" "ajv: $a, want ok"
-    [ -z "$codes" ] || problem valid "$i" "schema-only: entity-checker rejects: $codes(ajv: $a)"
-done
-cp "$tmp/valid.out" "$tmp/valid.schema-only.out"
-
-run invalid --schema-only
-want_rc invalid schema-only 1
-n_invalid=$(lines_of invalid)
-[ "$(grep -c '' "$FX/invalid.codes")" = "$n_invalid" ] || problem invalid - "invalid.codes has not one code per line"
-[ -s "$tmp/invalid.out" ] && problem invalid - "schema-only: $(grep -c '' "$tmp/invalid.out") line(s) on stdout, want none"
-for i in $(seq 1 "$n_invalid"); do
-    want=$(sed -n "${i}p" "$FX/invalid.codes")
-    a=$(awk -v n="$i" '$1 == n { print $2 }' "$tmp/invalid.ajv")
-    codes=$(awk -v n="$i" '$1 == n && $2 == "error" { printf "%s ", $3 }' "$tmp/invalid.diag")
-    [ "$a" = fail ] || problem invalid "$i" "ajv accepts (want $want): the fixture or the schema is wrong"
-    if [ -z "$codes" ]; then problem invalid "$i" "entity-checker accepts, ajv: $a, want $want"
-    else case " $codes" in *" $want "*) ;; *) problem invalid "$i" "entity-checker: ${codes}(want $want)" ;; esac; fi
-done
-
-# --- full mode: valid (silent, pass-through), semantic, warnings ---
-run valid
-want_rc valid full 0
-[ -s "$tmp/valid.diag" ] && while read -r l s c; do problem valid "$l" "full mode: $s $c, want nothing"; done <"$tmp/valid.diag"
-for m in schema-only full; do
-    out=$tmp/valid.out; [ $m = schema-only ] && out=$tmp/valid.schema-only.out
-    # Same values, same key order: both sides re-serialized by JSON.stringify.
+# check NAME MODE AJV SEV [CODES]: for every line N of NAME.jsonl, ajv's verdict must
+# be AJV; with CODES, entity-checker's SEV codes for N must include line N of CODES,
+# without, entity-checker must report no error for N. One awk pass over all files.
+check() {
+    local name=$1 mode=$2 want_ajv=$3 sev=$4 codes=${5:-/dev/null}
+    awk -v name="$name" -v mode="$mode" -v want_ajv="$want_ajv" -v sev="$sev" -v n="$(lines_of "$name")" \
+        -v codes="$codes" '
+        FILENAME == ARGV[1] { ajv[$1] = $2; next }
+        FILENAME == ARGV[2] { if ($2 == sev) got[$1] = got[$1] $3 " "; if ($2 == "error") err[$1] = err[$1] $3 " "; next }
+        { want[FNR] = $1; nwant = FNR }
+        function p(line, what) { printf "%-16s %5s  %s\n", name, line, what }
+        END {
+            if (codes != "/dev/null" && nwant != n) p("-", codes " has " nwant " codes for " n " lines")
+            for (i = 1; i <= n; i++) {
+                if (ajv[i] != want_ajv) p(i, "ajv: " (ajv[i] == "" ? "no verdict" : ajv[i]) ", want " want_ajv)
+                if (codes == "/dev/null") {
+                    if (err[i] != "") p(i, mode ": entity-checker errors: " err[i] "(want none)")
+                } else if (index(" " got[i], " " want[i] " ") == 0) {
+                    p(i, mode ": entity-checker " sev "s: " (got[i] == "" ? "none " : got[i]) "(want " want[i] ")")
+                } else if (sev == "warning" && err[i] != "") {
+                    p(i, mode ": entity-checker errors: " err[i] "(want none)")
+                }
+            }
+        }' "$tmp/$name.ajv" "$tmp/$name.diag" "$codes" >>"$problems"
+}
+# passthrough NAME MODE: stdout holds every input line, same values, same key order
+# (both sides re-serialized by JSON.stringify).
+passthrough() {
     node -e '
         const fs = require("fs");
         const a = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(l => l);
@@ -95,25 +89,35 @@ for m in schema-only full; do
         a.forEach((l, i) => {
             let o; try { o = JSON.stringify(JSON.parse(b[i])); } catch (e) { o = "not json"; }
             if (JSON.stringify(JSON.parse(l)) !== o) console.log(`${i + 1} stdout line differs from the input (fields, values or key order)`);
-        });' "$FX/valid.jsonl" "$out" | while read -r l w; do problem valid "$l" "$m: $w"; done
-done
+        });' "$FX/$1.jsonl" "$tmp/$1.out" | while read -r l w; do problem "$1" "$l" "$2: $w"; done
+}
 
-for name in semantic warnings; do
-    run "$name"
-    n=$(lines_of "$name")
-    [ "$(grep -c '' "$FX/$name.codes")" = "$n" ] || problem "$name" - "$name.codes has not one code per line"
-    if [ "$name" = semantic ]; then want_rc "$name" full 1; sev=error; else want_rc "$name" full 0; sev=warning; fi
-    for i in $(seq 1 "$n"); do
-        want=$(sed -n "${i}p" "$FX/$name.codes")
-        a=$(awk -v n="$i" '$1 == n { print $2 }' "$tmp/$name.ajv")
-        got=$(awk -v n="$i" -v s="$sev" '$1 == n && $2 == s { printf "%s ", $3 }' "$tmp/$name.diag")
-        errs=$(awk -v n="$i" '$1 == n && $2 == "error" { printf "%s ", $3 }' "$tmp/$name.diag")
-        [ "$a" = ok ] || problem "$name" "$i" "ajv: $a, want ok (the schema must accept it)"
-        case " $got" in *" $want "*) ;; *) problem "$name" "$i" "entity-checker ${sev}s: ${got:-none }(want $want)" ;; esac
-        [ "$name" = warnings ] && [ -n "$errs" ] && problem "$name" "$i" "entity-checker errors: ${errs}(want none)"
-    done
-done
+# --- schema-only: valid and invalid ---
+run valid --schema-only
+want_rc valid schema-only 0
+check valid schema-only ok error
+passthrough valid schema-only
 
+run invalid --schema-only
+want_rc invalid schema-only 1
+[ -s "$tmp/invalid.out" ] && problem invalid - "schema-only: $(grep -c '' "$tmp/invalid.out") line(s) on stdout, want none"
+check invalid schema-only fail error "$FX/invalid.codes"
+
+# --- full mode: valid (no diagnostic at all), semantic, warnings ---
+run valid
+want_rc valid full 0
+[ -s "$tmp/valid.diag" ] && while read -r l s c; do problem valid "$l" "full: $s $c, want nothing"; done <"$tmp/valid.diag"
+passthrough valid full
+
+run semantic
+want_rc semantic full 1
+check semantic full ok error "$FX/semantic.codes"
+
+run warnings
+want_rc warnings full 0
+check warnings full ok warning "$FX/warnings.codes"
+
+n_valid=$(lines_of valid); n_invalid=$(lines_of invalid)
 if [ -s "$problems" ]; then
     echo "schema agreement: $(grep -c '' "$problems") disagreement(s)"
     printf '%-16s %5s  %s\n' FILE LINE PROBLEM
