@@ -93,12 +93,24 @@ int dk_utf8_validate(const char *s, size_t len, size_t *bad_offset)
                 continue;
             }
         }
-        /* Byte by byte until the next ASCII run: CJK text stays in this loop. */
+        /* Byte by byte until 8 ASCII bytes in a row: mixed CJK and JSON punctuation
+         * stays in this loop instead of bouncing through the word checks. */
         while (i < len) {
             if (p[i] < 0x80) {
                 i++;
-                if (i + 8 <= len && p[i] < 0x80)
-                    break;
+                if (i + 8 <= len) {
+                    uint64_t w;
+                    memcpy(&w, p + i, 8);
+                    if (!(w & HI_BITS))
+                        break;
+                }
+                continue;
+            }
+            /* Leads E1..EC (U+1000..U+CFFF, all of CJK) take any two continuation
+             * bytes, so the common case needs no table; the rest goes to seq_len. */
+            if (i + 3 <= len && (uint8_t)(p[i] - 0xE1) < 0x0C &&
+                ((p[i + 1] & 0xC0) | ((p[i + 2] & 0xC0) << 8)) == 0x8080) {
+                i += 3;
                 continue;
             }
             size_t n = seq_len(p + i, len - i);
