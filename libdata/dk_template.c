@@ -4235,3 +4235,227 @@ done:
     free(R);
     return rc;
 }
+
+/* ------------------------------------------------------------------------------------
+ * Chat templates of a tokenizer_config.json.
+ */
+struct dk_chat_template {
+    dk_template *def;      /* "default", or the single string template */
+    dk_template *tool_use; /* "tool_use" of a named list, NULL when none */
+    char        *bos, *eos;
+};
+
+void dk_chat_template_free(dk_chat_template *ct)
+{
+    if (!ct)
+        return;
+    dk_template_free(ct->def);
+    dk_template_free(ct->tool_use);
+    free(ct->bos);
+    free(ct->eos);
+    free(ct);
+}
+
+/* A special token: a string, or an AddedToken object with "content". */
+static int special_token(const cJSON *config, const char *key, char **out, const char *name, dk_error *err)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(config, key);
+    *out = NULL;
+    if (!j || cJSON_IsNull(j))
+        return 0;
+    if (cJSON_IsObject(j))
+        j = cJSON_GetObjectItemCaseSensitive(j, "content");
+    if (!cJSON_IsString(j))
+        return dk_error_set(err, DK_EPARSE, name, 0, "%s must be a string or an object with a string content", key);
+    *out = strdup(j->valuestring);
+    if (!*out)
+        return dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
+    return 0;
+}
+
+static int parse_named(dk_template **out, const char *src, const char *name, const char *which, dk_error *err)
+{
+    char label[512];
+    snprintf(label, sizeof label, "%s:%s", name, which);
+    return dk_template_parse(out, src, strlen(src), label, err);
+}
+
+int dk_chat_template_from_json(dk_chat_template **out, const cJSON *config, const char *name, dk_error *err)
+{
+    *out = NULL;
+    if (!name)
+        name = "tokenizer_config.json";
+    if (!cJSON_IsObject(config))
+        return dk_error_set(err, DK_EPARSE, name, 0, "tokenizer config is not a JSON object");
+    dk_chat_template *ct = calloc(1, sizeof *ct);
+    if (!ct)
+        return dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
+    int rc;
+    const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(config, "chat_template");
+    if (cJSON_IsString(tpl)) {
+        if ((rc = parse_named(&ct->def, tpl->valuestring, name, "chat_template", err)))
+            goto fail;
+    } else if (cJSON_IsArray(tpl)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, tpl) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+            const cJSON *src = cJSON_GetObjectItemCaseSensitive(it, "template");
+            if (!cJSON_IsString(nm) || !cJSON_IsString(src)) {
+                rc = dk_error_set(err, DK_EPARSE, name, 0, "chat_template list items need string name and template");
+                goto fail;
+            }
+            dk_template **slot = strcmp(nm->valuestring, "default") == 0 ? &ct->def
+                               : strcmp(nm->valuestring, "tool_use") == 0 ? &ct->tool_use : NULL;
+            if (!slot)
+                continue;
+            dk_template_free(*slot);
+            *slot = NULL;
+            if ((rc = parse_named(slot, src->valuestring, name, nm->valuestring, err)))
+                goto fail;
+        }
+        if (!ct->def && !ct->tool_use) {
+            rc = dk_error_set(err, DK_ENOTFOUND, name, 0, "chat_template list has neither 'default' nor 'tool_use'");
+            goto fail;
+        }
+    } else {
+        rc = dk_error_set(err, DK_ENOTFOUND, name, 0, "no chat_template in the tokenizer config");
+        goto fail;
+    }
+    if ((rc = special_token(config, "bos_token", &ct->bos, name, err)) ||
+        (rc = special_token(config, "eos_token", &ct->eos, name, err)))
+        goto fail;
+    *out = ct;
+    return 0;
+fail:
+    dk_chat_template_free(ct);
+    return rc;
+}
+
+int dk_chat_template_load(dk_chat_template **out, const char *path, dk_error *err)
+{
+    *out = NULL;
+    char file[4096];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(file, sizeof file, "%s/tokenizer_config.json", path);
+    else
+        snprintf(file, sizeof file, "%s", path);
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return dk_error_set(err, errno == ENOENT ? DK_ENOTFOUND : DK_EIO, file, 0, "cannot open: %s", strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = cap ? cap * 2 : 131072;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                rc = dk_error_set(err, DK_ENOMEM, file, 0, "out of memory");
+                break;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0) {
+            if (ferror(f))
+                rc = dk_error_set(err, DK_EIO, file, 0, "read error");
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    cJSON *j = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    if (!j)
+        return dk_error_set(err, DK_EPARSE, file, 0, "not valid JSON");
+    rc = dk_chat_template_from_json(out, j, file, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+const dk_template *dk_chat_template_pick(const dk_chat_template *ct, int has_tools)
+{
+    if (has_tools && ct->tool_use)
+        return ct->tool_use;
+    return ct->def;
+}
+
+const char *dk_chat_template_bos(const dk_chat_template *ct) { return ct ? ct->bos : NULL; }
+const char *dk_chat_template_eos(const dk_chat_template *ct) { return ct ? ct->eos : NULL; }
+
+static int ctx_set(cJSON *ctx, const char *key, cJSON *item)
+{
+    if (!item)
+        return -1;
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, key);
+    if (!cJSON_AddItemToObject(ctx, key, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
+int dk_chat_template_context(cJSON **out, const dk_chat_template *ct, const cJSON *dialog,
+                             int add_generation_prompt, const cJSON *kwargs, dk_error *err)
+{
+    *out = NULL;
+    const cJSON *turns = cJSON_GetObjectItemCaseSensitive(dialog, "turns");
+    if (!cJSON_IsArray(turns))
+        return dk_error_set(err, DK_EINVAL, NULL, 0, "dialog has no turns array");
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(dialog, "tools");
+    cJSON *ctx = cJSON_CreateObject();
+    if (!ctx)
+        return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+    cJSON *tv;
+    if (!tools || cJSON_IsNull(tools))
+        tv = cJSON_CreateNull();
+    else if (cJSON_IsArray(tools))
+        tv = cJSON_CreateArrayReference(tools->child);
+    else if (cJSON_IsObject(tools))
+        tv = cJSON_CreateObjectReference(tools->child);
+    else
+        tv = cJSON_Duplicate(tools, 1);
+    if (ctx_set(ctx, "messages", cJSON_CreateArrayReference(turns->child)) || ctx_set(ctx, "tools", tv) ||
+        ctx_set(ctx, "add_generation_prompt", cJSON_CreateBool(add_generation_prompt)) ||
+        (ct && ct->bos && ctx_set(ctx, "bos_token", cJSON_CreateString(ct->bos))) ||
+        (ct && ct->eos && ctx_set(ctx, "eos_token", cJSON_CreateString(ct->eos))))
+        goto nomem;
+    if (kwargs) {
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, kwargs) {
+            if (!kv->string)
+                continue;
+            cJSON *dup = cJSON_Duplicate(kv, 1);
+            if (ctx_set(ctx, kv->string, dup))
+                goto nomem;
+        }
+    }
+    *out = ctx;
+    return 0;
+nomem:
+    cJSON_Delete(ctx);
+    return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+}
+
+int dk_chat_template_render_dialog(const dk_chat_template *ct, const cJSON *dialog, int add_generation_prompt,
+                                   const cJSON *kwargs, const dk_template_limits *lim, char **out,
+                                   size_t *out_len, dk_error *err)
+{
+    *out = NULL;
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(dialog, "tools");
+    const dk_template *t = dk_chat_template_pick(ct, tools && !cJSON_IsNull(tools));
+    if (!t)
+        return dk_error_set(err, DK_ENOTFOUND, NULL, 0, "the tokenizer config has no 'default' chat template");
+    cJSON *ctx;
+    int rc = dk_chat_template_context(&ctx, ct, dialog, add_generation_prompt, kwargs, err);
+    if (rc)
+        return rc;
+    rc = dk_template_render(t, ctx, lim, out, out_len, err);
+    cJSON_Delete(ctx);
+    return rc;
+}
