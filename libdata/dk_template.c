@@ -2252,6 +2252,25 @@ static int same_obj(val a, val b)
     }
 }
 
+/* The string JavaScript makes of a list when == compares it with a scalar
+ * (Array.prototype.join(",") over the elements' toString()). */
+static val js_list_str(rstate *R, val l, int line)
+{
+    size_t m = R->on;
+    for (size_t i = 0; i < l.u.l->n; i++) {
+        val x = l.u.l->v[i];
+        if (i)
+            out_c(R, ',', line);
+        if (x.t == VT_NULL)
+            out_put(R, "null", 4, line);
+        else if (x.t == VT_UNDEF)
+            out_put(R, "undefined", 9, line);
+        else
+            emit_value(R, x, line);
+    }
+    return take(R, m, line);
+}
+
 /* JavaScript's == on the raw values. */
 static int loose_eq(rstate *R, val a, val b, int line)
 {
@@ -2260,11 +2279,16 @@ static int loose_eq(rstate *R, val a, val b, int line)
         return an && bn;
     if (a.t == VT_FUNC || b.t == VT_FUNC)
         UNSUP(R, line, "comparing functions");
-    if (is_obj(a) || is_obj(b)) {
-        if (is_obj(a) && is_obj(b))
-            return same_obj(a, b);
-        UNSUP(R, line, "comparing a %s with a %s (the reference compares JavaScript internals)",
-              vt_names[a.t], vt_names[b.t]);
+    if (is_obj(a) && is_obj(b))
+        return same_obj(a, b);
+    if (is_obj(b))
+        return loose_eq(R, b, a, line);
+    if (is_obj(a)) {
+        /* An object against a scalar compares its primitive: a Map is "[object Map]",
+         * a list the comma-join of its elements. */
+        if (a.t == VT_DICT || a.t == VT_NS)
+            return b.t == VT_STR && b.u.s.n == 12 && memcmp(b.u.s.p, "[object Map]", 12) == 0;
+        a = js_list_str(R, a, line);
     }
     if (a.t == VT_BOOL)
         return loose_eq(R, vint(a.u.b), b, line);
@@ -3668,10 +3692,16 @@ static val eval_binary(rstate *R, const node *x, scope *env)
         double a = numlike(l), b = numlike(r);
         if (a == 0 && b < 0)
             FAIL(R, line, "0.0 cannot be raised to a negative power");
-        double res = (isnan(b) || (fabs(a) == 1 && isinf(b))) ? NAN : pow(a, b);
-        if (!isfinite(res))
-            FAIL(R, line, "exponentiation result is not a finite real number");
-        return (l.t == VT_FLOAT || r.t == VT_FLOAT || b < 0) ? vfloat(res) : vint(res);
+        /* Only exact integer powers: V8's pow rounds differently from the C library's
+         * in the last bit, so any other result could differ from the reference. */
+        if (!(floor(a) == a && floor(b) == b && b >= 0 && fabs(a) <= 9007199254740992.0 && b <= 1100))
+            UNSUP(R, line, "'**' other than an integer to a non-negative integer power");
+        double res = 1;
+        for (double k = 0; k < b && fabs(res) < 9007199254740992.0; k++)
+            res *= a;
+        if (fabs(res) >= 9007199254740992.0)
+            UNSUP(R, line, "'**' with a result above 2**53");
+        return (l.t == VT_FLOAT || r.t == VT_FLOAT) ? vfloat(res) : vint(res);
     }
     if (is_num(l) && is_num(r)) {
         double a = l.u.n, b = r.u.n;

@@ -8,7 +8,8 @@
  *   {"template_path", "dialog", "add_generation_prompt", "kwargs"}
  * and each output line {"text": ...} or {"error": ...}, as tests/ref/jinja-render.js
  * writes them with @huggingface/jinja. `--bench N FILE` renders the file N times and
- * prints renders per second. */
+ * prints renders per second. `--render-src FILE` renders {"src", "ctx"} lines (the
+ * random-template differential test). */
 #include "dk_template.h"
 #include "dk_test.h"
 
@@ -440,6 +441,50 @@ static dk_chat_template *cached(cache_ent *c, size_t *n, const char *path, dk_er
     return c[(*n)++].ct;
 }
 
+/* --render-src: lines {"src", "ctx"} -> {"text"} or {"error", "code"} */
+static int render_src_file(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        perror(file);
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        cJSON *q = cJSON_ParseWithLength(line, (size_t)len);
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(q, "src");
+        if (!cJSON_IsString(src)) {
+            fprintf(stderr, "%s: bad request line\n", file);
+            return 2;
+        }
+        dk_template *t = NULL;
+        dk_error e = { 0 };
+        char *out = NULL;
+        int rc = dk_template_parse(&t, src->valuestring, strlen(src->valuestring), "t", &e);
+        if (!rc)
+            rc = dk_template_render(t, cJSON_GetObjectItemCaseSensitive(q, "ctx"), NULL, &out, NULL, &e);
+        cJSON *o = cJSON_CreateObject();
+        if (rc) {
+            cJSON_AddStringToObject(o, "error", e.msg);
+            cJSON_AddStringToObject(o, "code", dk_strerror(rc));
+        } else {
+            cJSON_AddStringToObject(o, "text", out);
+        }
+        char *s = cJSON_PrintUnformatted(o);
+        puts(s);
+        free(s);
+        cJSON_Delete(o);
+        free(out);
+        dk_template_free(t);
+        cJSON_Delete(q);
+    }
+    free(line);
+    fclose(f);
+    return fflush(stdout) == 0 ? 0 : 2;
+}
+
 static int render_file(const char *file, int repeat)
 {
     FILE *f = fopen(file, "rb");
@@ -522,6 +567,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--render") == 0)
         return render_file(argv[2], 0);
+    if (argc == 3 && strcmp(argv[1], "--render-src") == 0)
+        return render_src_file(argv[2]);
     if (argc == 4 && strcmp(argv[1], "--bench") == 0)
         return render_file(argv[3], atoi(argv[2]) > 0 ? atoi(argv[2]) : 1);
     if (argc == 3 && strcmp(argv[1], "--dump-cases") == 0) {
@@ -531,7 +578,7 @@ int main(int argc, char **argv)
             return 2;
         }
     } else if (argc != 1) {
-        fprintf(stderr, "usage: test_template [--render FILE | --bench N FILE | --dump-cases FILE]\n");
+        fprintf(stderr, "usage: test_template [--render FILE | --render-src FILE | --bench N FILE | --dump-cases FILE]\n");
         return 2;
     }
     DK_RUN(test_text_and_expressions);
