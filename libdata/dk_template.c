@@ -2261,10 +2261,8 @@ static val js_list_str(rstate *R, val l, int line)
         val x = l.u.l->v[i];
         if (i)
             out_c(R, ',', line);
-        if (x.t == VT_NULL)
-            out_put(R, "null", 4, line);
-        else if (x.t == VT_UNDEF)
-            out_put(R, "undefined", 9, line);
+        if (x.t == VT_NULL || x.t == VT_UNDEF)
+            out_put(R, "undefined", 9, line); /* the reference's none holds undefined too */
         else
             emit_value(R, x, line);
     }
@@ -2301,11 +2299,14 @@ static int loose_eq(rstate *R, val a, val b, int line)
     return x == y;
 }
 
-/* JavaScript's === on the raw values. */
+/* JavaScript's === on the raw values. The reference's none is built without a value,
+ * so its raw value is undefined, like an undefined variable's. */
 static int strict_eq(val a, val b)
 {
     if (is_num(a) && is_num(b))
         return a.u.n == b.u.n;
+    if ((a.t == VT_NULL || a.t == VT_UNDEF) && (b.t == VT_NULL || b.t == VT_UNDEF))
+        return 1;
     if (a.t != b.t)
         return 0;
     switch (a.t) {
@@ -3103,9 +3104,6 @@ static val call_func(rstate *R, const vfunc *f, const args *a, scope *caller, in
             m = js_tostr(R, m, line);
             s = m.u.s.p;
             n = m.u.s.n;
-        } else if (m.t == VT_NULL) {
-            s = "null";
-            n = 4;
         }
         rerr(R, DK_EINVAL, line, "raise_exception: %.*s", (int)(n > 400 ? 400 : n), s);
     }

@@ -108,7 +108,11 @@ static void test_comparisons(void)
     EXPECT_ERR("{{ 'a' < 'b' }}", NULL, DK_EINVAL, 1);
     EXPECT_ERR("\n{{ x + 1 }}", NULL, DK_EINVAL, 2);
     EXPECT_ERR("{{ none + 1 }}", NULL, DK_EINVAL, 1);
-    EXPECT_ERR("{{ [1] == 1 }}", NULL, DK_EUNSUPPORTED, 1);
+    /* an object against a scalar compares as JavaScript's primitive of it */
+    EXPECT("{{ [1] == 1 }} {{ [1, 2.0] == '1,2.0' }} {{ {} == '[object Map]' }} {{ {} == 0 }} {{ [] == 0 }} "
+           "{{ [] == false }} {{ [none] == 'undefined' }}", NULL, "true true true false true true true");
+    EXPECT("{{ [none, x, 1] | unique | length }}", NULL, "2");
+    EXPECT_ERR("{{ none in [x] }}", NULL, DK_EINVAL, 1);
     EXPECT_ERR("{{ 'a' ~ {} }}", NULL, DK_EUNSUPPORTED, 1);
     EXPECT_ERR("{{ 'a' + [1] }}", NULL, DK_EUNSUPPORTED, 1);
 }
