@@ -1821,7 +1821,8 @@ static val take(rstate *R, size_t mark, int line)
 {
     size_t n = R->on - mark;
     char *p = ralloc(R, n + 1, line);
-    memcpy(p, R->out + mark, n);
+    if (n)
+        memcpy(p, R->out + mark, n);
     p[n] = '\0';
     R->on = mark;
     return vstr(p, n);
@@ -2337,23 +2338,17 @@ static val str_case(rstate *R, val s, int upper, int line)
     }
     if (s.u.s.n > INT32_MAX / 4)
         rerr(R, DK_ELIMIT, line, "string too long for case mapping");
+    /* Full mappings grow a string at most threefold (U+0390 -> 3 code points). The
+     * buffer comes first: nothing may longjmp while the ICU case map is open. */
+    int32_t cap = (int32_t)s.u.s.n * 3 + 16;
+    char *p = ralloc(R, (size_t)cap + 1, line);
     UErrorCode st = U_ZERO_ERROR;
     UCaseMap *cm = ucasemap_open("", 0, &st);
-    if (U_FAILURE(st))
-        rerr(R, DK_EICU, line, "icu: %s", u_errorName(st));
-    int32_t cap = (int32_t)s.u.s.n * 3 + 16;
-    /* ralloc may longjmp: take the buffer before the case map is open... it is open, so
-     * allocate through a path that cannot jump: arena_alloc directly. */
-    int over = 0;
-    char *p = arena_alloc(&R->mem, (size_t)cap + 1, &over);
     int32_t n = -1;
-    if (p) {
+    if (U_SUCCESS(st))
         n = upper ? ucasemap_utf8ToUpper(cm, p, cap, s.u.s.p, (int32_t)s.u.s.n, &st)
                   : ucasemap_utf8ToLower(cm, p, cap, s.u.s.p, (int32_t)s.u.s.n, &st);
-    }
     ucasemap_close(cm);
-    if (!p)
-        rerr(R, over ? DK_ELIMIT : DK_ENOMEM, line, "render memory over the limit");
     if (U_FAILURE(st) || n < 0)
         rerr(R, DK_EICU, line, "icu case mapping: %s", u_errorName(st));
     p[n] = '\0';
@@ -2429,6 +2424,8 @@ static void lb_push(rstate *R, lbuild *b, val v, int line)
 
 static val lb_done(rstate *R, lbuild *b, int line)
 {
+    if (!b->v)
+        b->v = ralloc(R, sizeof(val), line);
     vlist *l = ralloc(R, sizeof *l, line);
     l->n = b->n;
     l->v = b->v;
@@ -4416,6 +4413,8 @@ const dk_template *dk_chat_template_pick(const dk_chat_template *ct, int has_too
 const char *dk_chat_template_bos(const dk_chat_template *ct) { return ct ? ct->bos : NULL; }
 const char *dk_chat_template_eos(const dk_chat_template *ct) { return ct ? ct->eos : NULL; }
 
+/* Sets ctx[key] = item, replacing an earlier member; item is owned by ctx afterwards,
+ * or freed when the set fails. */
 static int ctx_set(cJSON *ctx, const char *key, cJSON *item)
 {
     if (!item)
@@ -4448,7 +4447,8 @@ int dk_chat_template_context(cJSON **out, const dk_chat_template *ct, const cJSO
         tv = cJSON_CreateObjectReference(tools->child);
     else
         tv = cJSON_Duplicate(tools, 1);
-    if (ctx_set(ctx, "messages", cJSON_CreateArrayReference(turns->child)) || ctx_set(ctx, "tools", tv) ||
+    /* ctx_set takes its item even on failure, so each is made right before its set */
+    if (ctx_set(ctx, "tools", tv) || ctx_set(ctx, "messages", cJSON_CreateArrayReference(turns->child)) ||
         ctx_set(ctx, "add_generation_prompt", cJSON_CreateBool(add_generation_prompt)) ||
         (ct && ct->bos && ctx_set(ctx, "bos_token", cJSON_CreateString(ct->bos))) ||
         (ct && ct->eos && ctx_set(ctx, "eos_token", cJSON_CreateString(ct->eos))))

@@ -12,9 +12,14 @@
  *     of threads may render one template at the same time.
  *   - A render either returns the exact text or fails: a construct this engine does not
  *     implement is DK_EUNSUPPORTED naming it and its line in the template, never a
- *     different output. Where @huggingface/jinja would print JavaScript internals
- *     ("[object Map]", a list joined with commas, a function's source) the render
- *     fails with DK_EUNSUPPORTED too.
+ *     different output. Not implemented: {% call %} blocks, macros reading `kwargs` or
+ *     `varargs`, tojson(sort_keys=true), `**` other than an integer to a non-negative
+ *     integer power below 2**53 (V8 rounds pow differently from C), and the cases where
+ *     @huggingface/jinja would print JavaScript internals: a list, dict or function
+ *     turned into a string by `~`, `+` or `join` ("1,2", "[object Map]", source
+ *     code), `first`/`last` of an empty list (a JavaScript undefined).
+ *   - Errors the reference raises (unknown filter or test, a wrong operand type,
+ *     break outside a loop, ...) are DK_EINVAL; template syntax errors DK_EPARSE.
  *   - Hostile templates are bounded: nesting depth, output bytes, memory and evaluation
  *     steps each have a limit (dk_template_limits); going over is DK_ELIMIT.
  *   - raise_exception("msg") in a template fails the render with DK_EINVAL and the
@@ -27,7 +32,7 @@
  * are array indices come first in numeric order, a repeated key keeps its first place
  * and its last value).
  *
- * Ownership: dk_template_parse and dk_chat_template_load* return objects the caller
+ * Ownership: dk_template_parse, dk_chat_template_load and _from_json return objects the caller
  * frees with dk_template_free / dk_chat_template_free (both accept NULL). Rendered text
  * is a new malloc'ed NUL-terminated string the caller frees. Contexts and dialogs are
  * borrowed for the duration of the call. A dk_template returned by
@@ -48,7 +53,8 @@ typedef struct dk_template_limits {
     size_t max_output;   /* bytes of rendered text */
     size_t max_memory;   /* bytes held by one render (values, strings, scopes) */
     long   max_steps;    /* evaluated nodes and loop iterations */
-    int    max_depth;    /* nesting of template constructs and macro calls */
+    int    max_depth;    /* evaluation nesting (expressions, blocks, macro calls) is
+                            bounded by 8 * max_depth; parsing always stops at 128 */
 } dk_template_limits;
 
 /* The defaults: 64 MiB output, 512 MiB memory, 50 million steps, depth 128. */
