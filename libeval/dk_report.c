@@ -775,7 +775,8 @@ static int write_summary(dk_report *r)
     if (rc != 0)
         return rc;
 
-    qsort(r->counts, r->n_counts, sizeof *r->counts, count_cmp);
+    if (r->n_counts > 1)
+        qsort(r->counts, r->n_counts, sizeof *r->counts, count_cmp);
     long total = 0;
     rc = ts_begin(&t, r, ws, t.next + 1, counts_cols, 3, 0, &r->summary_w, &r->summary_xml);
     for (size_t i = 0; rc == 0 && i < r->n_counts; i++) {

@@ -624,8 +624,9 @@ static void test_row_limit(void)
     /* The sheet's XML (about 150 MB) is scanned as text, not parsed into cells. */
     char *xml = unzip_part(path, "xl/worksheets/sheet2.xml");
     long nrows = 0;
-    for (const char *p = xml; p && (p = strstr(p, "<row ")) != NULL; p += 5)
-        nrows++;
+    /* By hand: under ASan each strstr would measure the whole 150 MB again. */
+    for (const char *p = xml; p && *p; p++)
+        nrows += p[0] == '<' && p[1] == 'r' && p[2] == 'o' && p[3] == 'w' && p[4] == ' ';
     DK_CHECK_INT(nrows, 1048576);
     const char *last = xml ? strstr(xml, "<c r=\"A1048576\"") : NULL;
     DK_CHECK(last && strncmp(strstr(last, "<v>"), "<v>1048575</v>", 14) == 0);
