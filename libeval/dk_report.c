@@ -429,7 +429,7 @@ static int ts_row(ts *t, const ts_val *vals, lxw_format *row_fmt)
             char digits[32];
             ts_width_note(t, c, snprintf(digits, sizeof digits, "%lld", v->i));
             *t->xml_bytes += CELL_XML_BYTES;
-        } else if (v->t == TV_STR) {
+        } else if (v->t == TV_STR && v->s[0] != '\0') { /* "" is an empty cell too */
             rc = ts_write_str(t, row, c, v->s, f);
         }
         if (rc != 0)
@@ -753,6 +753,8 @@ static int write_summary(dk_report *r)
     if ((e = worksheet_write_string(ws, row, 0, "generated (UTC)", r->fmt.label)) ||
         (e = worksheet_write_datetime(ws, row++, 1, &when, r->fmt.when)))
         return lxw_code(e);
+    if (r->summary_w.w[1] < 19) /* "yyyy-mm-dd hh:mm:ss", or Excel shows ##### */
+        r->summary_w.w[1] = 19;
 
     if (r->n_left_out > 0) {
         char note[200];

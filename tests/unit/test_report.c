@@ -383,6 +383,7 @@ static void test_roundtrip(void)
     DK_CHECK(is_number(&fs, 3, 0, "4"));
     DK_CHECK(cell_at(&fs, 3, 1) == NULL);  /* NULL dialog_id: no cell */
     DK_CHECK(cell_at(&fs, 3, 2) == NULL);  /* turn -1: no cell */
+    DK_CHECK(cell_at(&fs, 3, 3) == NULL);  /* "" pointer: no cell */
     DK_CHECK_STR(val(&fs, 3, 6), "malformed JSON <&> \"quoted\"");
     DK_CHECK(cell_at(&fs, 3, 7) == NULL);
 
