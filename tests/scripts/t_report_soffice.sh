@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dk_report's workbook as LibreOffice reads it: test_report's round-trip report
 # (test_report --keep DIR) converted headless to CSV, and its cells checked. Skips
-# where LibreOffice is not installed. The Findings sheet needs LibreOffice >= 7.2
-# (the sheet number, token 12 of the CSV filter options; token 9 exports cells as shown); older versions check Summary only.
+# where LibreOffice is not installed. CSV filter options: token 9 exports cells as
+# shown, token 12 picks the sheet (LibreOffice >= 7.2; older ones give Summary only).
 set -u
 soffice=$(command -v soffice || command -v libreoffice) || { echo "libreoffice (soffice) not installed"; exit 77; }
 B=${B:-build}
