@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,7 +541,7 @@ static int make_formats(dk_report *r)
  * (0666 less the umask), so the rename leaves an ordinary file. */
 static int make_temp(dk_report *r, const char *base, dk_error *err)
 {
-    static unsigned serial;
+    static _Atomic unsigned serial; /* O_EXCL settles clashes; atomic for threads */
     size_t cap = strlen(r->dir) + strlen(base) + 64;
     r->tmp_path = malloc(cap);
     if (!r->tmp_path)
@@ -548,7 +549,7 @@ static int make_temp(dk_report *r, const char *base, dk_error *err)
     for (int attempt = 0; attempt < 100; attempt++) {
         /* Keep the name within NAME_MAX however long the report's name is. */
         snprintf(r->tmp_path, cap, "%s/.%.180s.%ld.%u.tmp", r->dir, base, (long)getpid(),
-                 serial++);
+                 atomic_fetch_add(&serial, 1u));
         int fd = open(r->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             close(fd);
