@@ -2068,6 +2068,10 @@ typedef struct jopts {
 
 static void json_pad(rstate *R, const jopts *o, int depth, int line)
 {
+    if (o->indent < 0)
+        FAIL(R, line, "invalid tojson indent (negative)");
+    if (o->indent > 1000000)
+        rerr(R, DK_ELIMIT, line, "tojson indent over the limit");
     out_c(R, '\n', line);
     for (int d = 0; d < depth; d++)
         for (long k = 0; k < o->indent; k++)
@@ -2108,6 +2112,8 @@ static void json_write(rstate *R, val v, const jopts *o, int depth, int undef_nu
     case VT_LIST:
         if (v.tuple)
             FAIL(R, line, "cannot convert a tuple to JSON");
+        if (o->indent < 0)
+            json_pad(R, o, depth, line);
         out_c(R, '[', line);
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i)
@@ -2123,6 +2129,8 @@ static void json_write(rstate *R, val v, const jopts *o, int depth, int undef_nu
     case VT_DICT: case VT_NS:
         if (v.tuple)
             FAIL(R, line, "cannot convert keyword arguments to JSON");
+        if (o->indent < 0)
+            json_pad(R, o, depth, line);
         out_c(R, '{', line);
         for (size_t i = 0; i < v.u.d->n; i++) {
             if (i)
@@ -3458,11 +3466,8 @@ static val apply_filter(rstate *R, val v, const node *f, scope *env)
         if (sk.t == VT_BOOL && sk.u.b)
             UNSUP(R, line, "tojson(sort_keys=true) (locale collation)");
         if (indent.t == VT_INT && indent.u.n != 0) {
-            if (indent.u.n < 0 || isnan(indent.u.n))
-                FAIL(R, line, "invalid indent %g", indent.u.n);
-            if (indent.u.n > 1e6)
-                rerr(R, DK_ELIMIT, line, "tojson indent over the limit");
-            o.indent = (long)indent.u.n;
+            /* Checked where a container is written: a scalar never uses the indent. */
+            o.indent = indent.u.n < 0 ? -1 : indent.u.n > 1e6 ? 1000001 : (long)indent.u.n;
             o.isep = ",";
             o.isepn = 1;
         }
@@ -3610,6 +3615,8 @@ static val apply_filter(rstate *R, val v, const node *f, scope *env)
                 w = vint(4);
             if (w.t != VT_INT)
                 FAIL(R, line, "width must be a number");
+            if (w.u.n < 0)
+                FAIL(R, line, "invalid indent width (negative)");
             if (w.u.n > 1e6)
                 rerr(R, DK_ELIMIT, line, "indent width over the limit");
             return str_indent(R, v, w, raw_truthy(first), raw_truthy(blank), line);

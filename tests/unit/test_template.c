@@ -247,6 +247,8 @@ static void test_tojson(void)
     EXPECT("{{ {'a': 1, 'b': 2} | tojson(separators=(',', ':')) }}", NULL, "{\"a\":1,\"b\":2}");
     EXPECT("{{ x | tojson }} {{ 'a\\u2028' | tojson }}", NULL, "null \"a\xe2\x80\xa8\"");
     EXPECT_ERR("{{ (1, 2) | tojson }}", NULL, DK_EINVAL, 1);
+    EXPECT("{{ 'a' | tojson(indent=-1) }} {{ [] | tojson(indent=3) }}", NULL, "\"a\" []");
+    EXPECT_ERR("{{ [] | tojson(indent=-1) }}", NULL, DK_EINVAL, 1);
     EXPECT_ERR("{{ {} | tojson(sort_keys=true) }}", NULL, DK_EUNSUPPORTED, 1);
 }
 
