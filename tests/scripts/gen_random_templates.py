@@ -21,7 +21,8 @@ CTX = {
              {"role": "tool", "content": "{\"ok\": true}"}, {"role": "assistant", "content": "done", "reasoning_content": "r"}],
 }
 NAMES = list(CTX) + ["undef", "true", "false", "none", "loop", "ns"]
-STRS = ["'a'", "''", "\"x y\"", "'\\n'", "'a,b,,c'", "' pad '", "'<think>'", "'\\u00e9\\t'", "'A'", "'1'", "'2.5'"]
+STRS = ["'a'", "''", "\"x y\"", "'\\n'", "'a,b,,c'", "' pad '", "'<think>'", "'\\u00e9\\t'", "'A'", "'1'", "'2.5'",
+        "'\\x41\\\\'", "\"q'\\\"\"", "'\\ud83d\\ude00'", "' 0x1F '", "'-3'", "'\\r\\n'"]
 FILTERS = ["length", "trim", "upper", "lower", "title", "capitalize", "tojson", "tojson(indent=2)", "first", "last",
            "join", "join(', ')", "list", "reverse", "sort", "unique", "int", "float", "string", "abs",
            "default('z')", "default('z', true)", "items", "indent", "indent(2, true)", "map(attribute='role')",
@@ -143,7 +144,8 @@ class Gen:
         return e
 
     def text(self):
-        return self.r.choice(["", "x", " ", "\n", "  \n", "\n  ", "a b", "\t", "\u3000", " y\n\n"])
+        return self.r.choice(["", "x", " ", "\n", "  \n", "\n  ", "a b", "\t", "\u3000", " y\n\n", "\r\n", " \r\n  ",
+                              "\n\t", "\u2028 ", "\u00a0\n"])
 
     def tag_open(self, kind):
         return "{" + kind + self.r.choice(["", "", "-"]) + " "
