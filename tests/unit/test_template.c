@@ -15,6 +15,11 @@
 
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+
+/* A check whose result the test also branches on. */
+#define DK_CHECK_RET(cond) (dk_test_checks++, (cond) ? 1 : (dk_test_failed++, \
+    fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond), 0))
 
 /* --- helpers --------------------------------------------------------------------- */
 
@@ -422,6 +427,35 @@ static void test_chat_config(void)
     cJSON_Delete(j);
     DK_CHECK_INT(dk_chat_template_load(&ct, "/nonexistent/dir", &e), DK_ENOTFOUND);
     dk_chat_template_free(NULL);
+
+    /* a model folder: its tokenizer_config.json is read */
+    char dir[] = "/tmp/dk_template_test_XXXXXX";
+    if (DK_CHECK_RET(mkdtemp(dir) != NULL)) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        FILE *f = fopen(path, "w");
+        fputs("{\"chat_template\": \"{{ eos_token }}!\", \"eos_token\": {\"content\": \"<e>\"}}", f);
+        fclose(f);
+        DK_CHECK_INT(dk_chat_template_load(&ct, dir, &e), 0);
+        DK_CHECK_STR(dk_chat_template_eos(ct), "<e>");
+        cJSON *d = cJSON_Parse("{\"turns\": []}");
+        DK_CHECK_INT(dk_chat_template_render_dialog(ct, d, 0, NULL, NULL, &out, NULL, &e), 0);
+        DK_CHECK_STR(out, "<e>!");
+        free(out);
+        cJSON_Delete(d);
+        dk_chat_template_free(ct);
+        d = cJSON_Parse("{\"dialog_id\": \"x\"}");
+        cJSON *c = NULL;
+        DK_CHECK_INT(dk_chat_template_context(&c, NULL, d, 0, NULL, &e), DK_EINVAL);
+        cJSON_Delete(d);
+        remove(path);
+        f = fopen(path, "w");
+        fputs("{not json", f);
+        fclose(f);
+        DK_CHECK_INT(dk_chat_template_load(&ct, path, &e), DK_EPARSE);
+        remove(path);
+        rmdir(dir);
+    }
 }
 
 /* --- --render / --bench ----------------------------------------------------------------- */
