@@ -271,6 +271,28 @@ static void test_tests(void)
     EXPECT_ERR("{{ 1.5 is odd }}", NULL, DK_EINVAL, 1);
 }
 
+/* Idioms of other published chat templates (Mistral, Qwen3-Coder, DeepSeek-V3.1,
+ * GPT-OSS): identity of dicts picked by selectattr, split with maxsplit, a macro over
+ * mappings with a filtered loop, previtem/nextitem, namespaces updated in loops. */
+static void test_template_idioms(void)
+{
+    const char *ctx = "{\"msgs\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"},"
+                      " {\"role\": \"user\", \"content\": \"c\"}, {\"role\": \"assistant\", \"content\": \"x</think>y</think>z\"}]}";
+    EXPECT("{% set us = msgs | selectattr('role', 'equalto', 'user') | list %}"
+           "{% for m in msgs %}{{ 'L' if m == us[-1] else '.' }}{% endfor %}", ctx, "..L.");
+    EXPECT("{{ msgs[-1].content.split('</think>', 1)[1] }}|{{ msgs[-1].get('tool_calls') }}|{{ msgs[0].get('role') }}",
+           ctx, "y</think>z||user");
+    EXPECT("{% macro r(d, h) %}{% if d is mapping %}{% for k in d if k not in h %}<{{ k }}>"
+           "{{ d[k] | tojson | safe if d[k] is mapping or (d[k] is sequence and d[k] is not string) else d[k] | string }}"
+           "{% endfor %}{% endif %}{% endmacro %}{{ r({'a': 1, 'b': {'x': true}, 'c': 'z', 'e': [1]}, ['c']) }}",
+           NULL, "<a>1<b>{\"x\": true}<e>[1]");
+    EXPECT("{% for m in msgs %}{% if loop.previtem and loop.previtem.role != 'user' %}P{% endif %}"
+           "{% if not loop.last and loop.nextitem.role == 'assistant' %}N{% endif %}{% endfor %}", ctx, "NPN");
+    EXPECT("{% set f = namespace(found=false) %}{% for m in msgs[2:] %}{% if m.role == 'assistant' %}"
+           "{% set f.found = true %}{% endif %}{% endfor %}{{ f.found }}", ctx, "true");
+    EXPECT("{% for k, v in {'p': 1, 'q': 'w'} | items %}{{ k }}={{ v | string }};{% endfor %}", NULL, "p=1;q=w;");
+}
+
 static void test_whitespace(void)
 {
     /* explicit control */
@@ -630,6 +652,7 @@ int main(int argc, char **argv)
     DK_RUN(test_filters);
     DK_RUN(test_tojson);
     DK_RUN(test_tests);
+    DK_RUN(test_template_idioms);
     DK_RUN(test_whitespace);
     DK_RUN(test_errors);
     DK_RUN(test_limits);
