@@ -4275,6 +4275,12 @@ struct dk_chat_template {
     dk_template *def;      /* "default", or the single string template */
     dk_template *tool_use; /* "tool_use" of a named list, NULL when none */
     char        *bos, *eos;
+    cJSON       *specials; /* transformers' special_tokens_map: name -> string (or list) */
+};
+
+/* The special tokens transformers hands every template (special_tokens_map). */
+static const char *const special_names[] = {
+    "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
 };
 
 void dk_chat_template_free(dk_chat_template *ct)
@@ -4285,6 +4291,7 @@ void dk_chat_template_free(dk_chat_template *ct)
     dk_template_free(ct->tool_use);
     free(ct->bos);
     free(ct->eos);
+    cJSON_Delete(ct->specials);
     free(ct);
 }
 
@@ -4353,9 +4360,52 @@ int dk_chat_template_from_json(dk_chat_template **out, const cJSON *config, cons
         rc = dk_error_set(err, DK_ENOTFOUND, name, 0, "no chat_template in the tokenizer config");
         goto fail;
     }
-    if ((rc = special_token(config, "bos_token", &ct->bos, name, err)) ||
-        (rc = special_token(config, "eos_token", &ct->eos, name, err)))
+    if (!(ct->specials = cJSON_CreateObject())) {
+        rc = dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
         goto fail;
+    }
+    for (size_t i = 0; i < sizeof special_names / sizeof *special_names; i++) {
+        char *tok;
+        if ((rc = special_token(config, special_names[i], &tok, name, err)))
+            goto fail;
+        if (!tok)
+            continue;
+        cJSON *item = cJSON_CreateString(tok);
+        if (i == 0)
+            ct->bos = tok;
+        else if (i == 1)
+            ct->eos = tok;
+        else
+            free(tok);
+        if (!item || !cJSON_AddItemToObject(ct->specials, special_names[i], item)) {
+            cJSON_Delete(item);
+            rc = dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
+            goto fail;
+        }
+    }
+    /* additional_special_tokens: a list of strings or AddedToken objects; kept when non-empty */
+    const cJSON *add = cJSON_GetObjectItemCaseSensitive(config, "additional_special_tokens");
+    if (cJSON_IsArray(add) && cJSON_GetArraySize(add) > 0) {
+        cJSON *list = cJSON_AddArrayToObject(ct->specials, "additional_special_tokens");
+        const cJSON *it;
+        if (!list) {
+            rc = dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
+            goto fail;
+        }
+        cJSON_ArrayForEach(it, add) {
+            const cJSON *c = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "content") : it;
+            if (!cJSON_IsString(c)) {
+                rc = dk_error_set(err, DK_EPARSE, name, 0, "additional_special_tokens holds a non-string");
+                goto fail;
+            }
+            cJSON *item = cJSON_CreateString(c->valuestring);
+            if (!item || !cJSON_AddItemToArray(list, item)) {
+                cJSON_Delete(item);
+                rc = dk_error_set(err, DK_ENOMEM, name, 0, "out of memory");
+                goto fail;
+            }
+        }
+    }
     *out = ct;
     return 0;
 fail:
@@ -4456,10 +4506,16 @@ int dk_chat_template_context(cJSON **out, const dk_chat_template *ct, const cJSO
         tv = cJSON_Duplicate(tools, 1);
     /* ctx_set takes its item even on failure, so each is made right before its set */
     if (ctx_set(ctx, "tools", tv) || ctx_set(ctx, "messages", cJSON_CreateArrayReference(turns->child)) ||
-        ctx_set(ctx, "add_generation_prompt", cJSON_CreateBool(add_generation_prompt)) ||
-        (ct && ct->bos && ctx_set(ctx, "bos_token", cJSON_CreateString(ct->bos))) ||
-        (ct && ct->eos && ctx_set(ctx, "eos_token", cJSON_CreateString(ct->eos))))
+        ctx_set(ctx, "documents", cJSON_CreateNull()) ||
+        ctx_set(ctx, "add_generation_prompt", cJSON_CreateBool(add_generation_prompt)))
         goto nomem;
+    if (ct) {
+        const cJSON *sp;
+        cJSON_ArrayForEach(sp, ct->specials) {
+            if (ctx_set(ctx, sp->string, cJSON_Duplicate(sp, 1)))
+                goto nomem;
+        }
+    }
     if (kwargs) {
         const cJSON *kv;
         cJSON_ArrayForEach(kv, kwargs) {

@@ -96,9 +96,11 @@ const char *dk_chat_template_eos(const dk_chat_template *ct); /* NULL when none 
 /* The context transformers' apply_chat_template gives the template for a dialog line
  * (DESIGN.md section 1): messages = the turns with every field they carry (borrowed
  * references into dialog, so dialog must outlive the context), tools = the dialog's
- * tools or null, add_generation_prompt, bos_token and eos_token when the config has
- * them, then every member of kwargs (may be NULL; a kwarg replaces a variable of the
- * same name). The caller frees *out with cJSON_Delete. DK_EINVAL when dialog has no
+ * tools or null, documents = null, add_generation_prompt, the special tokens the
+ * config sets (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token,
+ * mask_token as strings, additional_special_tokens as a list when non-empty: what
+ * transformers passes as special_tokens_map), then every member of kwargs (may be
+ * NULL; a kwarg replaces a variable of the same name). The caller frees *out with cJSON_Delete. DK_EINVAL when dialog has no
  * "turns" array. ct may be NULL (no special tokens). */
 int  dk_chat_template_context(cJSON **out, const dk_chat_template *ct, const cJSON *dialog,
                               int add_generation_prompt, const cJSON *kwargs, dk_error *err);

@@ -10,9 +10,11 @@
 //
 // The template: chat_template when it is a string; from a list of {name, template},
 // "tool_use" when the dialog has tools (a non-null "tools"), else "default".
-// The context: messages = the turns (every field), tools = the dialog's tools or null,
-// add_generation_prompt, bos_token / eos_token when the config has them (a string or
-// an {content} object), then the kwargs.
+// The context, as transformers' apply_chat_template builds it: messages = the turns
+// (every field), tools = the dialog's tools or null, documents = null,
+// add_generation_prompt, the special_tokens_map (bos/eos/unk/sep/pad/cls/mask tokens
+// the config sets, a string or an {content} object; additional_special_tokens when
+// non-empty), then the kwargs.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -59,10 +61,13 @@ function render(req) {
         tools: hasTools ? dialog.tools : null,
         add_generation_prompt: !!req.add_generation_prompt,
     };
-    const bos = specialToken(config.bos_token);
-    const eos = specialToken(config.eos_token);
-    if (bos !== undefined) ctx.bos_token = bos;
-    if (eos !== undefined) ctx.eos_token = eos;
+    ctx.documents = null;
+    for (const name of ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]) {
+        const tok = specialToken(config[name]);
+        if (tok !== undefined) ctx[name] = tok;
+    }
+    const extra = config.additional_special_tokens;
+    if (Array.isArray(extra) && extra.length > 0) ctx.additional_special_tokens = extra.map(specialToken);
     for (const [k, v] of Object.entries(req.kwargs || {})) ctx[k] = v;
     return templates.get(src).render(ctx);
 }

@@ -420,15 +420,17 @@ static void test_chat_config(void)
 
     /* the context carries every turn field, tools, the flag and the kwargs */
     j = cJSON_Parse("{\"chat_template\": \"{{ messages[0].reasoning_content }}|{{ messages[0].extra.k }}|"
-                    "{{ add_generation_prompt }}|{{ tools }}|{{ enable_thinking }}|{{ bos_token is defined }}\","
-                    " \"bos_token\": null}");
+                    "{{ add_generation_prompt }}|{{ tools }}|{{ enable_thinking }}|{{ bos_token is defined }}|"
+                    "{{ documents is none }}|{{ pad_token }}|{{ additional_special_tokens }}|{{ unk_token is defined }}\","
+                    " \"bos_token\": null, \"pad_token\": {\"content\": \"<p>\"}, \"unk_token\": null,"
+                    " \"additional_special_tokens\": [\"<a>\", {\"content\": \"<b>\"}]}");
     DK_CHECK_INT(dk_chat_template_from_json(&ct, j, "cfg2", &e), 0);
     DK_CHECK(dk_chat_template_bos(ct) == NULL);
     cJSON *d3 = cJSON_Parse("{\"dialog_id\": \"c\", \"turns\": [{\"role\": \"assistant\", \"content\": \"x\","
                             " \"reasoning_content\": \"why\", \"extra\": {\"k\": 5}}]}");
     cJSON *kw = cJSON_Parse("{\"enable_thinking\": false}");
     DK_CHECK_INT(dk_chat_template_render_dialog(ct, d3, 1, kw, NULL, &out, NULL, &e), 0);
-    DK_CHECK_STR(out, "why|5|true||false|false");
+    DK_CHECK_STR(out, "why|5|true||false|false|true|<p>|[\"<a>\", \"<b>\"]|false");
     free(out);
     dk_chat_template_free(ct);
     cJSON_Delete(j);
