@@ -369,7 +369,7 @@ typedef struct tok {
 } tok;
 
 enum {
-    N_TEXT, N_COMMENT, N_IF, N_FOR, N_SET, N_MACRO, N_BREAK, N_CONTINUE, N_FILTERBLOCK,
+    N_TEXT, N_COMMENT, N_IF, N_FOR, N_SET, N_MACRO, N_BREAK, N_CONTINUE, N_FILTERBLOCK, N_CALLBLOCK,
     N_INT, N_FLOAT, N_STR, N_ARRAY, N_TUPLE, N_OBJECT, N_IDENT, N_MEMBER, N_SLICE, N_CALL,
     N_KWARG, N_SPREAD, N_KWSPREAD, N_UNARY, N_BINARY, N_FILTER, N_TEST, N_SELECT,
     N_TERNARY,
@@ -385,7 +385,8 @@ typedef struct node node;
 struct node {
     int     kind;
     int     line;
-    int     op;      /* OP_* for unary/binary; negate for N_TEST; computed for N_MEMBER */
+    int     op;      /* OP_* for unary/binary; negate for N_TEST; computed for N_MEMBER;
+                        SPECIAL_* bits for N_MACRO / N_CALLBLOCK */
     int     sym;     /* symbol of N_IDENT / N_KWARG / N_MACRO / N_TEST */
     double  num;
     const char *s;   /* string literal / identifier text */
@@ -400,12 +401,12 @@ struct node {
 /* Symbols fixed at startup, in this order. */
 enum {
     SYM_false, SYM_true, SYM_none, SYM_True, SYM_False, SYM_None, SYM_raise_exception,
-    SYM_range, SYM_strftime_now, SYM_namespace, SYM_loop, SYM_kwargs, SYM_varargs,
+    SYM_range, SYM_strftime_now, SYM_namespace, SYM_loop, SYM_kwargs, SYM_varargs, SYM_caller,
     SYM_FIXED,
 };
 static const char *const fixed_syms[SYM_FIXED] = {
     "false", "true", "none", "True", "False", "None", "raise_exception", "range",
-    "strftime_now", "namespace", "loop", "kwargs", "varargs",
+    "strftime_now", "namespace", "loop", "kwargs", "varargs", "caller",
 };
 #define SYM_N_GLOBALS 9 /* false .. strftime_now: variables of the root scope */
 
@@ -1509,22 +1510,131 @@ static node *p_ifexpr(parser *P)
 
 static node *p_expr(parser *P) { return p_ifexpr(P); }
 
-/* Whether x (a subtree) loads the identifier sym. */
-static int uses_sym(const node *x, int sym)
+/* Which of `kwargs` / `varargs` a macro or call block reads before declaring them,
+ * following the reference's findAccessedSpecialMacroArguments (Jinja's visit order:
+ * a name is declared by a parameter, a loop variable or a set target anywhere earlier
+ * in the walk). The bits decide whether extra arguments are collected or rejected. */
+enum { SPECIAL_KWARGS = 1, SPECIAL_VARARGS = 2 };
+
+typedef struct special_walk {
+    int declared, accessed;
+} special_walk;
+
+static int special_bit(int sym)
+{
+    return sym == SYM_kwargs ? SPECIAL_KWARGS : sym == SYM_varargs ? SPECIAL_VARARGS : 0;
+}
+
+static void sw_visit(special_walk *w, const node *x);
+
+static void sw_list(special_walk *w, node *const *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sw_visit(w, l[i]);
+}
+
+static void sw_declare_target(special_walk *w, const node *t)
+{
+    if (t->kind == N_IDENT)
+        w->declared |= special_bit(t->sym);
+    else if (t->kind == N_TUPLE)
+        for (size_t i = 0; i < t->nlist; i++)
+            sw_declare_target(w, t->list[i]);
+}
+
+static void sw_params(special_walk *w, node *const *params, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        w->declared |= special_bit(params[i]->sym);
+    for (size_t i = 0; i < n; i++)
+        if (params[i]->kind == N_KWARG)
+            sw_visit(w, params[i]->a);
+}
+
+static void sw_filter(special_walk *w, const node *f)
+{
+    if (f->kind == N_CALL)
+        sw_list(w, f->list, f->nlist);
+}
+
+static void sw_visit(special_walk *w, const node *x)
 {
     if (!x)
-        return 0;
-    if (x->kind == N_IDENT && x->sym == sym)
-        return 1;
-    if (uses_sym(x->a, sym) || uses_sym(x->b, sym) || uses_sym(x->c, sym))
-        return 1;
-    for (size_t i = 0; i < x->nlist; i++)
-        if (uses_sym(x->list[i], sym))
-            return 1;
-    for (size_t i = 0; i < x->nlist2; i++)
-        if (uses_sym(x->list2[i], sym))
-            return 1;
-    return 0;
+        return;
+    switch (x->kind) {
+    case N_FOR:
+        sw_declare_target(w, x->a);
+        if (x->b->kind == N_SELECT) {
+            sw_visit(w, x->b->a);
+            sw_list(w, x->list, x->nlist);
+            sw_list(w, x->list2, x->nlist2);
+            sw_visit(w, x->b->b);
+        } else {
+            sw_visit(w, x->b);
+            sw_list(w, x->list, x->nlist);
+            sw_list(w, x->list2, x->nlist2);
+        }
+        return;
+    case N_SET:
+        sw_declare_target(w, x->a);
+        sw_visit(w, x->b);
+        sw_list(w, x->list, x->nlist);
+        return;
+    case N_MACRO:
+        sw_params(w, x->list, x->nlist);
+        sw_list(w, x->list2, x->nlist2);
+        return;
+    case N_CALLBLOCK:
+        sw_visit(w, x->a);
+        sw_params(w, x->list, x->nlist);
+        sw_list(w, x->list2, x->nlist2);
+        return;
+    case N_FILTERBLOCK:
+        sw_list(w, x->list, x->nlist);
+        sw_filter(w, x->a);
+        return;
+    case N_IDENT:
+        w->accessed |= special_bit(x->sym) & ~w->declared;
+        return;
+    case N_MEMBER:
+        sw_visit(w, x->a);
+        if (x->op)
+            sw_visit(w, x->b);
+        return;
+    case N_FILTER:
+        sw_visit(w, x->a);
+        sw_filter(w, x->b);
+        return;
+    case N_TEST: case N_KWARG: case N_UNARY: case N_SPREAD: case N_KWSPREAD:
+        sw_visit(w, x->a);
+        return;
+    case N_SELECT:
+        sw_visit(w, x->b);
+        sw_visit(w, x->a);
+        return;
+    case N_OBJECT:
+        for (size_t i = 0; i < x->nlist; i++) {
+            sw_visit(w, x->list[i]);
+            sw_visit(w, x->list2[i]);
+        }
+        return;
+    default: /* the remaining nodes in the reference's field order */
+        sw_visit(w, x->a);
+        sw_visit(w, x->b);
+        sw_visit(w, x->c);
+        sw_list(w, x->list, x->nlist);
+        sw_list(w, x->list2, x->nlist2);
+        return;
+    }
+}
+
+static int special_args(node *const *params, size_t np, node *const *body, size_t nb)
+{
+    special_walk w = { 0, 0 };
+    for (size_t i = 0; i < np; i++)
+        w.declared |= special_bit(params[i]->sym);
+    sw_list(&w, body, nb);
+    return w.accessed;
 }
 
 static node *p_if(parser *P, int line)
@@ -1595,16 +1705,7 @@ static node *p_stmt(parser *P)
         x->nlist = params.n;
         x->list2 = body.v;
         x->nlist2 = body.n;
-        int special[2] = { SYM_kwargs, SYM_varargs };
-        for (int k = 0; k < 2; k++) {
-            int declared = 0;
-            for (size_t j = 0; j < params.n; j++)
-                declared |= params.v[j]->sym == special[k];
-            for (size_t j = 0; !declared && j < body.n; j++)
-                if (uses_sym(body.v[j], special[k]))
-                    perr(P, DK_EUNSUPPORTED, line, "unsupported: macro '%s' uses '%s'", x->s,
-                         fixed_syms[special[k]]);
-        }
+        x->op = special_args(params.v, params.n, body.v, body.n);
         expect(P, T_OPEN_STMT, "'{%'");
         expect_id(P, "endmacro");
         expect(P, T_CLOSE_STMT, "'%}'");
@@ -1632,6 +1733,30 @@ static node *p_stmt(parser *P)
         expect(P, T_OPEN_STMT, "'{%'");
         expect_id(P, "endfor");
         expect(P, T_CLOSE_STMT, "'%}'");
+    } else if (tok_is(t, "call")) {
+        x = nnew(P, N_CALLBLOCK, line);
+        nvec params = { 0 }, body = { 0 }, args = { 0 };
+        if (is_t(P, T_LPAREN))
+            p_args(P, 1, &params);
+        node *callee = p_primary(P);
+        if (callee->kind != N_IDENT)
+            perr(P, DK_EPARSE, line, "expected identifier following call statement");
+        node *call = nnew(P, N_CALL, line);
+        call->a = callee;
+        p_args(P, 0, &args);
+        call->list = args.v;
+        call->nlist = args.n;
+        expect(P, T_CLOSE_STMT, "'%}'");
+        p_body(P, &body, "endcall", NULL, NULL, "call", line);
+        x->a = call;
+        x->list = params.v;
+        x->nlist = params.n;
+        x->list2 = body.v;
+        x->nlist2 = body.n;
+        x->op = special_args(params.v, params.n, body.v, body.n);
+        expect(P, T_OPEN_STMT, "'{%'");
+        expect_id(P, "endcall");
+        expect(P, T_CLOSE_STMT, "'%}'");
     } else if (tok_is(t, "break") || tok_is(t, "continue")) {
         x = nnew(P, tok_is(t, "break") ? N_BREAK : N_CONTINUE, line);
         expect(P, T_CLOSE_STMT, "'%}'");
@@ -1651,7 +1776,7 @@ static node *p_stmt(parser *P)
         expect(P, T_CLOSE_STMT, "'%}'");
     } else {
         static const char *const jinja_only[] = {
-            "call", "raw", "include", "import", "from", "extends", "block", "with",
+            "raw", "include", "import", "from", "extends", "block", "with",
             "autoescape", "do", "trans", "pluralize", "print",
         };
         for (size_t k = 0; k < sizeof jinja_only / sizeof *jinja_only; k++)
@@ -1723,12 +1848,18 @@ typedef struct val {
 struct vlist { size_t n; val *v; };
 struct vdict { size_t n, cap; const char **kp; size_t *kn; val *v; };
 
-enum { F_NAMESPACE, F_RAISE, F_RANGE, F_STRFTIME, F_MACRO, F_SMETH, F_DMETH };
+enum { F_NAMESPACE, F_RAISE, F_RANGE, F_STRFTIME, F_MACRO, F_CALLER, F_SMETH, F_DMETH };
 enum { SM_UPPER, SM_LOWER, SM_STRIP, SM_TITLE, SM_CAPITALIZE, SM_RSTRIP, SM_LSTRIP,
        SM_STARTSWITH, SM_ENDSWITH, SM_SPLIT, SM_REPLACE };
 enum { DM_GET, DM_ITEMS, DM_KEYS, DM_VALUES, DM_DICTSORT };
 
-struct vfunc { int kind; int meth; val self; const node *macro; };
+struct vfunc {
+    int           kind;
+    int           meth;   /* F_SMETH / F_DMETH: which method */
+    val           self;   /* the string or dict a method is bound to */
+    const node   *macro;  /* F_MACRO: the macro; F_CALLER: the call block */
+    struct scope *env;    /* F_CALLER: the scope of the call block */
+};
 
 typedef struct scope {
     struct scope *parent;
@@ -1912,6 +2043,7 @@ static val func_new(rstate *R, int kind, int meth, val self, const node *macro, 
     f->meth = meth;
     f->self = self;
     f->macro = macro;
+    f->env = NULL;
     val v = { .t = VT_FUNC };
     v.u.f = f;
     return v;
@@ -3011,10 +3143,13 @@ static void strftime_js(rstate *R, val fmt, int line)
     }
 }
 
-static val call_macro(rstate *R, const node *m, const args *a, scope *caller, int line)
+/* Binds a macro's (or call block's) parameters as the reference's bindMacroArguments
+ * and renders its body: positional, then keyword, then defaults (evaluated last, in the
+ * new scope); extra arguments go to `kwargs` / `varargs` when the body reads them. */
+static val run_macro(rstate *R, node *const *params, size_t np, node *const *body, size_t nb, int special,
+                     const char *name, const args *a, scope *parent, int line)
 {
-    scope *ms = scope_new(R, caller, line);
-    size_t np = m->nlist;
+    scope *ms = scope_new(R, parent, line);
     int *used = NULL;
     if (a->kw) {
         used = ralloc(R, (a->kw->n + 1) * sizeof *used, line);
@@ -3023,7 +3158,7 @@ static val call_macro(rstate *R, const node *m, const args *a, scope *caller, in
     const node **pending = ralloc(R, (np + 1) * sizeof *pending, line);
     size_t npend = 0;
     for (size_t i = 0; i < np; i++) {
-        const node *p = m->list[i];
+        const node *p = params[i];
         int have = 0;
         val v = V_UNDEF;
         if (i < a->npos) {
@@ -3041,17 +3176,38 @@ static val call_macro(rstate *R, const node *m, const args *a, scope *caller, in
             pending[npend++] = p;
         scope_set(R, ms, p->sym, v, line);
     }
-    if (a->kw)
-        for (size_t k = 0; k < a->kw->n; k++)
+    if (special & SPECIAL_KWARGS) {
+        vdict *rest = dict_new(R, 4, line);
+        for (size_t k = 0; a->kw && k < a->kw->n; k++)
             if (!used[k])
-                FAIL(R, line, "macro '%s' takes no keyword argument '%.*s'", m->s, (int)a->kw->kn[k], a->kw->kp[k]);
-    if (a->npos > np)
-        FAIL(R, line, "macro '%s' takes not more than %zu argument(s)", m->s, np);
+                dict_set(R, rest, a->kw->kp[k], a->kw->kn[k], a->kw->v[k], line);
+        scope_set(R, ms, SYM_kwargs, vdictv(rest, VT_DICT), line);
+    } else {
+        for (size_t k = 0; a->kw && k < a->kw->n; k++)
+            if (!used[k])
+                FAIL(R, line, "macro %s takes no keyword argument '%.*s'", name, (int)a->kw->kn[k], a->kw->kp[k]);
+    }
+    if (special & SPECIAL_VARARGS) {
+        size_t extra = a->npos > np ? a->npos - np : 0;
+        vlist *l = list_new(R, extra, line);
+        for (size_t k = 0; k < extra; k++)
+            l->v[k] = a->pos[np + k];
+        scope_set(R, ms, SYM_varargs, vlistv(l), line);
+    } else if (a->npos > np) {
+        FAIL(R, line, "macro %s takes not more than %zu argument(s)", name, np);
+    }
     for (size_t i = 0; i < npend; i++)
         scope_set(R, ms, pending[i]->sym, eval(R, pending[i]->a, ms), line);
     size_t mark = R->on;
-    exec_block(R, m->list2, m->nlist2, ms);
+    exec_block(R, body, nb, ms);
     return take(R, mark, line);
+}
+
+static val call_macro(rstate *R, const node *m, const args *a, scope *caller, int line)
+{
+    char name[128];
+    snprintf(name, sizeof name, "'%s'", m->s);
+    return run_macro(R, m->list, m->nlist, m->list2, m->nlist2, m->op, name, a, caller, line);
 }
 
 static val call_func(rstate *R, const vfunc *f, const args *a, scope *caller, int line)
@@ -3059,6 +3215,10 @@ static val call_func(rstate *R, const vfunc *f, const args *a, scope *caller, in
     switch (f->kind) {
     case F_MACRO:
         return call_macro(R, f->macro, a, caller, line);
+    case F_CALLER:
+        /* A call block's body runs in a scope below the call statement's own. */
+        return run_macro(R, f->macro->list, f->macro->nlist, f->macro->list2, f->macro->nlist2, f->macro->op,
+                         "None", a, f->env, line);
     case F_SMETH:
         return call_smeth(R, f->meth, f->self, a, line);
     case F_DMETH:
@@ -3995,6 +4155,21 @@ static void exec_stmt(rstate *R, const node *x, scope *env)
         if (!R->loop_jb)
             FAIL(R, line, "'%s' outside a loop", x->kind == N_BREAK ? "break" : "continue");
         longjmp(*R->loop_jb, x->kind == N_BREAK ? JMP_BREAK : JMP_CONTINUE);
+    case N_CALLBLOCK: {
+        val caller = func_new(R, F_CALLER, 0, V_UNDEF, x, line);
+        caller.u.f->env = env;
+        args a;
+        eval_args(R, x->a->list, x->a->nlist, env, &a, line);
+        val fn = eval(R, x->a->a, env);
+        if (fn.t != VT_FUNC)
+            FAIL(R, line, "cannot call something that is not a function: got %s", vt_names[fn.t]);
+        if (fn.u.f->kind != F_MACRO)
+            UNSUP(R, line, "a call block on a builtin function");
+        scope *ns = scope_new(R, env, line);
+        scope_set(R, ns, SYM_caller, caller, line);
+        emit_value(R, call_macro(R, fn.u.f->macro, &a, ns, line), line);
+        break;
+    }
     case N_FILTERBLOCK: {
         size_t mark = R->on;
         exec_block(R, x->list, x->nlist, env);

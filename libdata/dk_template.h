@@ -12,8 +12,8 @@
  *     of threads may render one template at the same time.
  *   - A render either returns the exact text or fails: a construct this engine does not
  *     implement is DK_EUNSUPPORTED naming it and its line in the template, never a
- *     different output. Not implemented: {% call %} blocks, macros reading `kwargs` or
- *     `varargs`, tojson(sort_keys=true), `**` other than an integer to a non-negative
+ *     different output. Not implemented: tojson(sort_keys=true) (locale collation),
+ *     a {% call %} block on a builtin, `**` other than an integer to a non-negative
  *     integer power below 2**53 (V8 rounds pow differently from C), and the cases where
  *     @huggingface/jinja would print JavaScript internals: a list, dict or function
  *     turned into a string by `~`, `+` or `join` ("1,2", "[object Map]", source

@@ -183,9 +183,17 @@ class Gen:
             return f"{o}set ns = namespace(v={self.expr(1)}){c}"
         if r < 0.8:
             return f"{o}set y{c}{self.block(d + 1, in_loop)}{o}endset{c}"
-        if r < 0.85:
+        if r < 0.82:
             return (f"{o}macro mm(p, q='Q'){c}{self.block(d + 1, in_loop)}{o}endmacro{c}"
                     f"{{{{ mm({self.expr(1)}) }}}}{{{{ mm(1, q={self.expr(1)}) }}}}")
+        if r < 0.84:
+            body = self.r.choice(["{{ kwargs }}", "{{ varargs }}", "{{ varargs | length }}{{ kwargs.k }}",
+                                  "{% set kwargs = 2 %}{{ kwargs }}", "{% for varargs in l %}{% endfor %}{{ varargs }}"])
+            return (f"{o}macro mv(p){c}{{{{ p }}}}{body}{o}endmacro{c}"
+                    f"{{{{ mv({self.expr(1)}, {self.expr(1)}) }}}}{{{{ mv(1, k={self.expr(1)}) }}}}{{{{ mv(p=2) }}}}")
+        if r < 0.86:
+            return (f"{o}macro mc(a){c}<{{{{ caller(a) }}}}|{{{{ caller(a, 1) if a is number }}}}>{o}endmacro{c}"
+                    f"{o}call(x, y=0) mc({self.expr(1)}){c}{self.block(d + 1, in_loop)}{{{{ x }}}}{{{{ y }}}}{o}endcall{c}")
         if r < 0.9 and in_loop:
             return f"{o}{self.r.choice(['break', 'continue'])}{c}"
         if r < 0.94:

@@ -169,7 +169,16 @@ static void test_set_namespace_macro(void)
     EXPECT("{% macro outer() %}{{ v }}{% endmacro %}{% set v = 'dyn' %}{{ outer() }}", NULL, "dyn");
     EXPECT_ERR("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}", NULL, DK_EINVAL, 1);
     EXPECT_ERR("{% macro m(a) %}{% endmacro %}{{ m(c=2) }}", NULL, DK_EINVAL, 1);
-    EXPECT_ERR("{% macro m() %}{{ kwargs }}{% endmacro %}", NULL, DK_EUNSUPPORTED, 1);
+    /* extra arguments land in kwargs / varargs only when the body reads them */
+    EXPECT("{% macro m(a) %}{{ a }}{{ kwargs }}{{ varargs }}{% endmacro %}{{ m(1, 2, 3, k=4) }}|{{ m(a=5) }}", NULL,
+           "1{\"k\": 4}[2, 3]|5{}[]");
+    EXPECT_ERR("{% macro m() %}{% set kwargs = 1 %}{{ kwargs }}{% endmacro %}{{ m(x=1) }}", NULL, DK_EINVAL, 1);
+    EXPECT_ERR("{% macro m() %}{{ varargs }}{% endmacro %}{{ m(x=1) }}", NULL, DK_EINVAL, 1);
+    /* call blocks */
+    EXPECT("{% macro ul(items) %}<ul>{% for i in items %}{{ caller(i) }}{% endfor %}</ul>{% endmacro %}"
+           "{% call(x) ul([1, 2]) %}<li>{{ x }}</li>{% endcall %}", NULL, "<ul><li>1</li><li>2</li></ul>");
+    EXPECT("{% macro w(t='-') %}{{ t }}{{ caller() }}{{ t }}{% endmacro %}{% set v = 'in' %}{% call w('|') %}{{ v }}{% endcall %}",
+           NULL, "|in|");
     EXPECT_ERR("{% set x.y = 1 %}", "{\"x\": {}}", DK_EINVAL, 1);
     EXPECT("{% filter upper %}ab{{ 'c' }}{% endfilter %}", NULL, "ABC");
 }
@@ -320,7 +329,7 @@ static void test_errors(void)
     EXPECT_ERR("ok\n{{ 'a' ", NULL, DK_EPARSE, 2);
     EXPECT_ERR("a\nb\n{% frobnicate %}", NULL, DK_EPARSE, 3);
     EXPECT_ERR("a\n{% include 'x' %}", NULL, DK_EUNSUPPORTED, 2);
-    EXPECT_ERR("a\n\n{% call m() %}{% endcall %}", NULL, DK_EUNSUPPORTED, 3);
+    EXPECT_ERR("a\n\n{% call m() %}{% endcall %}", NULL, DK_EINVAL, 3);
     EXPECT_ERR("{{ 'unterminated }}", NULL, DK_EPARSE, 1);
     EXPECT_ERR("{{ x ! y }}", NULL, DK_EPARSE, 1);
     EXPECT_ERR("{{ '\\q' }}", NULL, DK_EPARSE, 1);
