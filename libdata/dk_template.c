@@ -10,7 +10,8 @@
  *   - JavaScript semantics where they show in the output: numbers are doubles with an
  *     integer/float tag, printed as Number.prototype.toString does; string lengths and
  *     indices count UTF-16 units; slices count code points; white space is the set of
- *     JavaScript's \s; == is JavaScript's loose equality on scalars.
+ *     JavaScript's \s; == is JavaScript's loose equality (an object against a scalar
+ *     through its primitive); a none holds undefined, as the reference's does.
  *   - A render owns one arena; every value, scope and temporary lives in it, so the
  *     error path (longjmp to dk_template_render) and break/continue (longjmp to the
  *     innermost loop, as the reference's exceptions do) free nothing by hand. No code
