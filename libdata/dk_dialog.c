@@ -849,9 +849,10 @@ char *dk_json_set_member(const char *text, size_t len, const char *key,
     if (!key_text)
         return NULL;
 
-    /* Only a line that already has the key pays for a parse and re-serialization. */
+    /* Only a line that may already have the key pays for a parse: one holding it
+     * verbatim, or one with \u escapes, which can spell any key. */
     size_t kl = strlen(key_text);
-    if (memmem(text, len, key_text, kl)) {
+    if (memmem(text, len, key_text, kl) || memmem(text, len, "\\u", 2)) {
         cJSON *root = cJSON_ParseWithLength(text, len);
         cJSON *val = cJSON_Parse(value_json);
         if (cJSON_IsObject(root) && val && cJSON_GetObjectItemCaseSensitive(root, key)) {
