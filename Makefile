@@ -112,8 +112,11 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 2; \
 	fi
-	@if [ ! -f tests/node_modules/.package-lock.json ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then \
-	  echo "deps: npm ci in tests/"; (cd tests && npm ci --no-audit --no-fund --loglevel=error) || exit 2; fi
+	@# By content, not mtime: a fresh checkout must not reinstall what is already there.
+	@want=$$(sha256sum tests/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat tests/node_modules/.dlgkit-lock 2>/dev/null)" != "$$want" ]; then \
+	  echo "deps: npm ci in tests/"; (cd tests && npm ci --no-audit --no-fund --loglevel=error) || exit 2; \
+	  echo "$$want" >tests/node_modules/.dlgkit-lock; fi
 
 demo: all
 	@samples/demo.sh $(B)/bin
