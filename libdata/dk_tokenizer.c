@@ -427,6 +427,43 @@ static int pretok(dk_tok_scratch *s, int level, const char *p, size_t n)
 
 /* ------------------------------------------------------------------ normalizers */
 
+/* Combining marks that the reference's normalizer (the unicode-normalization-alignments
+ * crate in Hugging Face `tokenizers`) treats as starters (combining class 0) while ICU 72
+ * gives them their Unicode class, so it does not reorder or compose across them. Found by
+ * running every character with a non-zero class through the Qwen3 tokenizer between marks
+ * of known classes; checked by tests/scripts/t_tokenizer_reference.sh (category
+ * "combining"). Sorted. */
+static const uint32_t ref_starters[] = {
+    0x7FD, 0x898, 0x899, 0x89A, 0x89B, 0x89C, 0x89D, 0x89E, 0x89F, 0x8CA, 0x8CB, 0x8CC,
+    0x8CD, 0x8CE, 0x8CF, 0x8D0, 0x8D1, 0x8D2, 0x8D3, 0x9FE, 0xC3C, 0xD3B, 0xD3C, 0xEBA,
+    0x1715, 0x1ABF, 0x1AC0, 0x1AC1, 0x1AC2, 0x1AC3, 0x1AC4, 0x1AC5, 0x1AC6, 0x1AC7, 0x1AC8,
+    0x1AC9, 0x1ACA, 0x1ACB, 0x1ACC, 0x1ACD, 0x1ACE, 0x1DF6, 0x1DF7, 0x1DF8, 0x1DF9, 0x1DFA,
+    0xA82C, 0x10D24, 0x10D25, 0x10D26, 0x10D27, 0x10EAB, 0x10EAC, 0x10EFD, 0x10EFE,
+    0x10EFF, 0x10F46, 0x10F47, 0x10F48, 0x10F49, 0x10F4A, 0x10F4B, 0x10F4C, 0x10F4D,
+    0x10F4E, 0x10F4F, 0x10F50, 0x10F82, 0x10F83, 0x10F84, 0x10F85, 0x11070, 0x1133B,
+    0x1145E, 0x11839, 0x1183A, 0x1193D, 0x1193E, 0x11943, 0x119E0, 0x11A34, 0x11A47,
+    0x11A99, 0x11D42, 0x11D44, 0x11D45, 0x11D97, 0x11F41, 0x11F42, 0x16FF0, 0x16FF1,
+    0x1E08F, 0x1E130, 0x1E131, 0x1E132, 0x1E133, 0x1E134, 0x1E135, 0x1E136, 0x1E2AE,
+    0x1E2EC, 0x1E2ED, 0x1E2EE, 0x1E2EF, 0x1E4EC, 0x1E4ED, 0x1E4EE, 0x1E4EF
+};
+
+static int is_ref_starter(uint32_t c)
+{
+    size_t lo = 0, hi = sizeof ref_starters / sizeof ref_starters[0];
+    if (c < ref_starters[0])
+        return 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ref_starters[mid] == c)
+            return 1;
+        if (ref_starters[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 /* 1 when no character of p[0..n) can change under nz, nor change a neighbour. */
 static int all_inert(const UNormalizer2 *nz, const char *p, size_t n)
 {
@@ -444,50 +481,74 @@ static int all_inert(const UNormalizer2 *nz, const char *p, size_t n)
     return 1;
 }
 
+/* Appends nz(p[0..n)) to the scratch buffer `which` at *len. */
+static int icu_append(dk_tok_scratch *s, const UNormalizer2 *nz, const char *p, size_t n, int which, size_t *len)
+{
+    UErrorCode ue = U_ZERO_ERROR;
+    int32_t l16 = 0;
+    if (n > INT32_MAX / 4)
+        return dk_error_set(s->err, DK_ELIMIT, NULL, 0, "text too long to normalize");
+    if (grow((void **)&s->u16a, &s->u16a_cap, n + 1, sizeof(UChar)) < 0)
+        return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
+    u_strFromUTF8(s->u16a, (int32_t)s->u16a_cap, &l16, p, (int32_t)n, &ue);
+    if (U_FAILURE(ue))
+        return dk_error_set(s->err, DK_EICU, NULL, 0, "utf-16 conversion: %s", u_errorName(ue));
+    int32_t ln;
+    for (;;) {
+        ue = U_ZERO_ERROR;
+        ln = unorm2_normalize(nz, s->u16a, l16, s->u16b, (int32_t)s->u16b_cap, &ue);
+        if (ue == U_BUFFER_OVERFLOW_ERROR) {
+            if (grow((void **)&s->u16b, &s->u16b_cap, (size_t)ln + 1, sizeof(UChar)) < 0)
+                return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
+            continue;
+        }
+        break;
+    }
+    if (U_FAILURE(ue))
+        return dk_error_set(s->err, DK_EICU, NULL, 0, "normalize: %s", u_errorName(ue));
+    int32_t l8 = 0;
+    char **buf = &s->norm[which];
+    size_t *cap = &s->norm_cap[which];
+    if (grow((void **)buf, cap, *len + (size_t)ln * 3 + 1, 1) < 0)
+        return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
+    ue = U_ZERO_ERROR;
+    u_strToUTF8(*buf + *len, (int32_t)(*cap - *len), &l8, s->u16b, ln, &ue);
+    if (U_FAILURE(ue))
+        return dk_error_set(s->err, DK_EICU, NULL, 0, "utf-8 conversion: %s", u_errorName(ue));
+    *len += (size_t)l8;
+    return 0;
+}
+
 /* Normalizes p[0..n) through the tokenizer's normalizers; *out is p itself when nothing
- * changes (all characters inert), else a scratch buffer. */
+ * changes (all characters inert), else a scratch buffer. The reference's starters split
+ * the text into runs normalized apart, since nothing reorders or composes across them. */
 static int normalize(dk_tok_scratch *s, const char *p, size_t n, const char **out, size_t *on)
 {
     const dk_tokenizer *t = s->tok;
-    int which = 0;
+    int which = 0, rc;
     for (int k = 0; k < t->n_norm; k++) {
         const UNormalizer2 *nz = t->norm_icu[k];
         if (all_inert(nz, p, n))
             continue;
-        /* UTF-8 -> UTF-16 -> normalize -> UTF-8 in scratch buffers */
-        UErrorCode ue = U_ZERO_ERROR;
-        int32_t l16 = 0;
-        if (n > INT32_MAX / 4)
-            return dk_error_set(s->err, DK_ELIMIT, NULL, 0, "text too long to normalize");
-        if (grow((void **)&s->u16a, &s->u16a_cap, n + 1, sizeof(UChar)) < 0)
-            return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
-        u_strFromUTF8(s->u16a, (int32_t)s->u16a_cap, &l16, p, (int32_t)n, &ue);
-        if (U_FAILURE(ue))
-            return dk_error_set(s->err, DK_EICU, NULL, 0, "utf-16 conversion: %s", u_errorName(ue));
-        int32_t ln;
-        for (;;) {
-            ue = U_ZERO_ERROR;
-            ln = unorm2_normalize(nz, s->u16a, l16, s->u16b, (int32_t)s->u16b_cap, &ue);
-            if (ue == U_BUFFER_OVERFLOW_ERROR) {
-                if (grow((void **)&s->u16b, &s->u16b_cap, (size_t)ln + 1, sizeof(UChar)) < 0)
+        size_t len = 0, run = 0, i = 0;
+        while (i < n) {
+            uint32_t c;
+            size_t l = dk_utf8_decode(p + i, n - i, &c);
+            if (c >= 0x7FD && is_ref_starter(c)) {
+                if ((rc = icu_append(s, nz, p + run, i - run, which, &len)) < 0)
+                    return rc;
+                if (grow((void **)&s->norm[which], &s->norm_cap[which], len + l + 1, 1) < 0)
                     return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
-                continue;
+                memcpy(s->norm[which] + len, p + i, l);
+                len += l;
+                run = i + l;
             }
-            break;
+            i += l;
         }
-        if (U_FAILURE(ue))
-            return dk_error_set(s->err, DK_EICU, NULL, 0, "normalize: %s", u_errorName(ue));
-        int32_t l8 = 0;
-        char **buf = &s->norm[which];
-        size_t *cap = &s->norm_cap[which];
-        if (grow((void **)buf, cap, (size_t)ln * 3 + 1, 1) < 0)
-            return dk_error_set(s->err, DK_ENOMEM, NULL, 0, "out of memory");
-        ue = U_ZERO_ERROR;
-        u_strToUTF8(*buf, (int32_t)*cap, &l8, s->u16b, ln, &ue);
-        if (U_FAILURE(ue))
-            return dk_error_set(s->err, DK_EICU, NULL, 0, "utf-8 conversion: %s", u_errorName(ue));
-        p = *buf;
-        n = (size_t)l8;
+        if ((rc = icu_append(s, nz, p + run, n - run, which, &len)) < 0)
+            return rc;
+        p = s->norm[which];
+        n = len;
         which ^= 1;
     }
     *out = p;
