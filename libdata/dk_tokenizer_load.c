@@ -1394,7 +1394,7 @@ static int compile_regex(loadctx *lc, const jv *at, const char *pat, size_t len,
     pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)(b.s ? b.s : ""), b.n, opts, &ec, &eo, cc);
     pcre2_compile_context_free(cc);
     free(b.s);
