@@ -112,6 +112,8 @@ def main():
         emit("combining", "".join(base + "".join(rng.choice(marks) for _ in range(rng.randrange(0, 5)))
                                   for _ in range(rng.randrange(1, 20))))
     emit("zalgo", "".join(ch + "".join(rng.choice(marks) for _ in range(30)) for ch in "zalgo text here"))
+    # Dives Akuru O (U+11938, Unicode 13) decomposed: the reference does not compose it
+    emit("combining-new", "\U00011935\U00011930 \U00011938 a\U00011935\U00011930\u0301 \u0898\u0316 \u1AC1\u0316x")
     hangul_nfd = unicodedata.normalize("NFD", "한국어 텍스트를 분해한 자모 형태입니다")
     emit("hangul-nfd", hangul_nfd)
 
