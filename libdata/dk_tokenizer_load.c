@@ -1949,13 +1949,23 @@ int dk_tokenizer_load_buffer(dk_tokenizer **out, const char *json, size_t len, c
     return 0;
 }
 
+/* strerror in the lower case of dlgkit messages */
+static const char *os_error(int e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
 int dk_tokenizer_load(dk_tokenizer **out, const char *path, dk_error *err)
 {
+    char eb[128];
     *out = NULL;
     char file[4096];
     struct stat st;
     if (stat(path, &st) != 0)
-        return dk_error_set(err, DK_EIO, path, 0, "cannot open: %s", strerror(errno));
+        return dk_error_set(err, DK_EIO, path, 0, "cannot open: %s", os_error(errno, eb, sizeof eb));
     if (S_ISDIR(st.st_mode)) {
         if ((size_t)snprintf(file, sizeof file, "%s/tokenizer.json", path) >= sizeof file)
             return dk_error_set(err, DK_EINVAL, path, 0, "path too long");
@@ -1964,7 +1974,7 @@ int dk_tokenizer_load(dk_tokenizer **out, const char *path, dk_error *err)
     }
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return dk_error_set(err, DK_EIO, file, 0, "cannot open: %s", strerror(errno));
+        return dk_error_set(err, DK_EIO, file, 0, "cannot open: %s", os_error(errno, eb, sizeof eb));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return dk_error_set(err, DK_EIO, file, 0, "not a regular file");
@@ -1979,7 +1989,7 @@ int dk_tokenizer_load(dk_tokenizer **out, const char *path, dk_error *err)
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED)
-        return dk_error_set(err, DK_EIO, file, 0, "cannot read: %s", strerror(errno));
+        return dk_error_set(err, DK_EIO, file, 0, "cannot read: %s", os_error(errno, eb, sizeof eb));
     madvise(map, len, MADV_SEQUENTIAL);
     rc = dk_tokenizer_load_buffer(out, map, len, file, err);
     munmap(map, len);
