@@ -64,6 +64,8 @@ UNITS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 LIBS    := $(LIBEVAL) $(LIBDATA)
 
 .PHONY: all test deps demo bench fuzz install clean config
+# Objects made by chained pattern rules are kept, so a rebuild relinks only.
+.SECONDARY:
 all: config $(TOOLS) $(UNITS)
 
 config:

@@ -174,9 +174,10 @@ char *dk_diag_format_text(const dk_diag *d, const char *file)
     sb_str(&b, d->code);
     sb_str(&b, "] ");
     if (d->dialog_id || (d->pointer && *d->pointer)) {
-        if (d->dialog_id)
+        if (d->dialog_id) {
             sb_safe(&b, d->dialog_id);
-        sb_str(&b, ":");
+            sb_str(&b, ":");
+        }
         sb_safe(&b, d->pointer && *d->pointer ? d->pointer : "/");
         sb_str(&b, ": ");
     }

@@ -259,7 +259,7 @@ static int find_duplicate_key(const cJSON *node, char *ptr, long line, dk_diag_l
         if (n <= 16) {
             for (const cJSON *a = node->child; a && !dup; a = a->next)
                 for (const cJSON *b = a->next; b; b = b->next)
-                    if (strcmp(a->string, b->string) == 0) {
+                    if (a->string[0] == b->string[0] && strcmp(a->string, b->string) == 0) {
                         dup = a->string;
                         break;
                     }
@@ -308,6 +308,7 @@ typedef struct checker {
     unsigned      flags;
     int           errors;
     int           rc;       /* first allocation failure */
+    unsigned char *labels;  /* per turn: 1 has "intent", 2 has "action" */
 } checker;
 
 static const char *type_name(const cJSON *v)
@@ -352,6 +353,21 @@ static void report(checker *c, dk_severity sev, const char *code, int turn, cons
     int rc = dk_diag_add(c->diags, sev, code, c->d->line, c->d->id, turn, ptr, "%s", msg);
     if (rc && !c->rc)
         c->rc = rc;
+}
+
+/* Finds the members named names[0..n) of obj in one pass over its members (the
+ * object has no duplicate keys by now, so the first match is the only one). Lookups one
+ * by one cost a strcmp per member per name, which showed in profiles. */
+static void pick(const cJSON *obj, const char *const *names, const cJSON **out, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    for (const cJSON *m = obj->child; m; m = m->next)
+        for (int i = 0; i < n; i++)
+            if (m->string[0] == names[i][0] && strcmp(m->string, names[i]) == 0) {
+                out[i] = m;
+                break;
+            }
 }
 
 static int is_nonempty_string(const cJSON *v)
@@ -450,10 +466,10 @@ static void check_entities(checker *c, dk_turn *t, const cJSON *v, int turn, con
             continue;
         }
         int ok = 1;
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(e, "text");
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
-        const cJSON *start = cJSON_GetObjectItemCaseSensitive(e, "start");
-        const cJSON *end = cJSON_GetObjectItemCaseSensitive(e, "end");
+        static const char *const fields[] = { "text", "type", "start", "end" };
+        const cJSON *f[4];
+        pick(e, fields, f, 4);
+        const cJSON *text = f[0], *type = f[1], *start = f[2], *end = f[3];
         char fptr[PTR_MAX];
         if (!text) {
             report(c, DK_SEV_ERROR, "E_ENTITY", turn, eptr, "entity \"text\" is missing");
@@ -516,14 +532,13 @@ static void check_turn(checker *c, int i, const cJSON *tj)
         report(c, DK_SEV_ERROR, "E_TURN", i, tptr, "a turn must be an object (got %s)", type_name(tj));
         return;
     }
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(tj, "role");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(tj, "content");
-    const cJSON *reasoning = cJSON_GetObjectItemCaseSensitive(tj, "reasoning_content");
-    const cJSON *tool_calls = cJSON_GetObjectItemCaseSensitive(tj, "tool_calls");
-    const cJSON *entities = cJSON_GetObjectItemCaseSensitive(tj, "entities");
-    const cJSON *intent = cJSON_GetObjectItemCaseSensitive(tj, "intent");
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(tj, "action");
-    const cJSON *train = cJSON_GetObjectItemCaseSensitive(tj, "train");
+    static const char *const fields[] = { "role", "content", "reasoning_content", "tool_calls",
+                                          "entities", "intent", "action", "train" };
+    const cJSON *f[8];
+    pick(tj, fields, f, 8);
+    const cJSON *role = f[0], *content = f[1], *reasoning = f[2], *tool_calls = f[3];
+    const cJSON *entities = f[4], *intent = f[5], *action = f[6], *train = f[7];
+    c->labels[i] = (intent ? 1 : 0) | (action ? 2 : 0);
 
     ptr_join(ptr, sizeof ptr, tptr, "role");
     if (!role)
@@ -654,11 +669,6 @@ static void check_entity_text(checker *c, int i, size_t k, char **folded, size_t
     }
 }
 
-static int has_label(const cJSON *tj, const char *name)
-{
-    return cJSON_GetObjectItemCaseSensitive(tj, name) != NULL;
-}
-
 static void check_semantics(checker *c)
 {
     dk_dialog *d = c->d;
@@ -704,13 +714,13 @@ static void check_semantics(checker *c)
             report(c, DK_SEV_WARNING, "W_SAME_ROLE", (int)i, ptr,
                    "two %s turns in a row", dk_role_name(t->role));
         }
-        if (has_label(t->json, "intent") && t->role != DK_ROLE_USER && t->role != DK_ROLE_INVALID) {
+        if ((c->labels[i] & 1) && t->role != DK_ROLE_USER && t->role != DK_ROLE_INVALID) {
             ptr_turn(ptr, sizeof ptr, (long)i, "intent");
             report(c, DK_SEV_WARNING, "W_INTENT_ROLE", (int)i, ptr,
                    "intent on %s %s turn (intents label user turns)",
                    t->role == DK_ROLE_ASSISTANT ? "an" : "a", dk_role_name(t->role));
         }
-        if (has_label(t->json, "action") && t->role != DK_ROLE_ASSISTANT && t->role != DK_ROLE_INVALID) {
+        if ((c->labels[i] & 2) && t->role != DK_ROLE_ASSISTANT && t->role != DK_ROLE_INVALID) {
             ptr_turn(ptr, sizeof ptr, (long)i, "action");
             report(c, DK_SEV_WARNING, "W_ACTION_ROLE", (int)i, ptr,
                    "action on %s %s turn (actions label assistant turns)",
@@ -723,10 +733,10 @@ static void check_dialog(checker *c)
 {
     dk_dialog *d = c->d;
     const cJSON *root = d->json;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "dialog_id");
-    const cJSON *turns = cJSON_GetObjectItemCaseSensitive(root, "turns");
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
+    static const char *const fields[] = { "dialog_id", "turns", "tools", "meta" };
+    const cJSON *f[4];
+    pick(root, fields, f, 4);
+    const cJSON *id = f[0], *turns = f[1], *tools = f[2], *meta = f[3];
 
     if (is_nonempty_string(id))
         d->id = id->valuestring;
@@ -769,7 +779,8 @@ static void check_dialog(checker *c)
         report(c, DK_SEV_ERROR, "E_TURNS", -1, "/turns", "turns must hold at least one turn");
         return;
     }
-    if ((d->turns = calloc((size_t)n, sizeof *d->turns)) == NULL) {
+    if ((d->turns = calloc((size_t)n, sizeof *d->turns)) == NULL ||
+        (c->labels = calloc((size_t)n, 1)) == NULL) {
         c->rc = DK_ENOMEM;
         return;
     }
@@ -812,6 +823,7 @@ int dk_dialog_parse(const char *text, size_t len, long line, unsigned flags,
     d->line = line;
     checker c = { .d = d, .diags = diags, .flags = flags };
     check_dialog(&c);
+    free(c.labels);
     if (c.rc) {
         dk_dialog_free(d);
         return c.rc;
@@ -849,9 +861,10 @@ char *dk_json_set_member(const char *text, size_t len, const char *key,
     if (!key_text)
         return NULL;
 
-    /* Only a line that already has the key pays for a parse and re-serialization. */
+    /* Only a line that may already have the key pays for a parse: one holding it
+     * verbatim, or one with \u escapes, which can spell any key. */
     size_t kl = strlen(key_text);
-    if (memmem(text, len, key_text, kl)) {
+    if (memmem(text, len, key_text, kl) || memmem(text, len, "\\u", 2)) {
         cJSON *root = cJSON_ParseWithLength(text, len);
         cJSON *val = cJSON_Parse(value_json);
         if (cJSON_IsObject(root) && val && cJSON_GetObjectItemCaseSensitive(root, key)) {

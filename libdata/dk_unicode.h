@@ -25,7 +25,8 @@ typedef enum {
 } dk_norm_form;
 
 /* 0 when s[0..len) is strict UTF-8; else DK_EUTF8 with *bad_offset (if non-NULL) the
- * byte offset of the first byte that cannot start or continue a valid sequence. */
+ * byte offset of the lead byte of the first ill-formed sequence (a stray continuation
+ * byte is its own lead), so "E4 BD 41" reports 0. */
 int dk_utf8_validate(const char *s, size_t len, size_t *bad_offset);
 
 int dk_utf8_normalize(const char *s, size_t len, dk_norm_form form,

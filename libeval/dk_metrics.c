@@ -400,11 +400,11 @@ typedef struct mention {
     const text_rec *rec;
 } mention;
 
-/* Leftmost-longest, non-overlapping matches of s (folded) into a growing array. */
-static int find_mentions(const dk_gazetteer *g, const char *s, size_t n, mention **out, size_t *n_out)
+/* Leftmost-longest, non-overlapping matches of s (folded) into *out, an array of *cap
+ * reused from call to call. */
+static int find_mentions(const dk_gazetteer *g, const char *s, size_t n, mention **out,
+                         size_t *cap, size_t *n_out)
 {
-    size_t cap = 0;
-    *out = NULL;
     *n_out = 0;
     for (size_t pos = 0; pos < n;) {
         unsigned char c0 = (unsigned char)s[pos];
@@ -429,12 +429,13 @@ static int find_mentions(const dk_gazetteer *g, const char *s, size_t n, mention
             pos++;
             continue;
         }
-        if (*n_out == cap) {
-            cap = cap ? cap * 2 : 8;
-            mention *m = realloc(*out, cap * sizeof *m);
+        if (*n_out == *cap) {
+            size_t c = *cap ? *cap * 2 : 8;
+            mention *m = realloc(*out, c * sizeof *m);
             if (!m)
                 return DK_ENOMEM;
             *out = m;
+            *cap = c;
         }
         (*out)[(*n_out)++] = (mention){ &g->texts[best] };
         pos = best_end;
@@ -515,15 +516,16 @@ int dk_entity_consistency(const dk_dialog *d, const dk_gazetteer *g, dk_consiste
     char **afolds = NULL; /* folded annotated texts, freed at the end */
     size_t n_afolds = 0, cap_afolds = 0, cap_findings = 0;
     mention *ms = NULL;
-    size_t n_ms = 0;
+    size_t n_ms = 0, cap_ms = 0;
     int rc = folds ? 0 : DK_ENOMEM;
 
     for (size_t ti = 0; ti < d->n_turns && rc == 0; ti++) {
         const dk_turn *t = &d->turns[ti];
         size_t flen = 0;
+        n_ms = 0;
         if (t->content && (rc = dk_utf8_fold(t->content, t->content_len, &folds[ti], &flen, NULL)) != 0)
             break;
-        if (t->content && (rc = find_mentions(g, folds[ti], flen, &ms, &n_ms)) != 0)
+        if (t->content && (rc = find_mentions(g, folds[ti], flen, &ms, &cap_ms, &n_ms)) != 0)
             break;
         h.n = gold.n = 0;
         for (size_t k = 0; k < t->n_entities && rc == 0; k++) {

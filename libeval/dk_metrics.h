@@ -5,8 +5,9 @@
  * Entity consistency of assistant turn t:
  *   h = distinct mentions found in the reply by the gazetteer (over folded text:
  *       NFKC + case folding, see dk_utf8_fold), leftmost-longest, non-overlapping; an
- *       entry that starts or ends with an ASCII letter or digit only matches at an
- *       ASCII word boundary (so "4" is not found in "14", "east" not in "feast");
+ *       entry that starts or ends with an ASCII letter, digit or underscore only
+ *       matches at a boundary of such characters (so "4" is not found in "14", "east"
+ *       not in "feast" or "foo_east");
  *   s = the folded texts of every earlier turn's annotated entities and mentions;
  *   g = the reply's own annotated entities (folded);
  *   prec_s = |h n s| / |h|   (grounded share; 1 - prec_s is the hallucination rate)
@@ -42,7 +43,8 @@ int  dk_gazetteer_add_dialog(dk_gazetteer *g, const dk_dialog *d);
 /* Merges src into dst (for per-thread gazetteers). */
 int  dk_gazetteer_merge(dk_gazetteer *dst, const dk_gazetteer *src);
 size_t dk_gazetteer_size(const dk_gazetteer *g);   /* distinct (text, type) pairs */
-/* Writes {"text","type","count"} lines, most frequent first, then by text and type. */
+/* Writes {"text","type","count"} lines, most frequent first, then by folded text and
+ * type (byte order; an untyped entry before typed ones). */
 int  dk_gazetteer_write(const dk_gazetteer *g, dk_jsonl_writer *w, dk_error *err);
 void dk_gazetteer_free(dk_gazetteer *g);
 

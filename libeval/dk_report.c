@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,7 +430,7 @@ static int ts_row(ts *t, const ts_val *vals, lxw_format *row_fmt)
             char digits[32];
             ts_width_note(t, c, snprintf(digits, sizeof digits, "%lld", v->i));
             *t->xml_bytes += CELL_XML_BYTES;
-        } else if (v->t == TV_STR) {
+        } else if (v->t == TV_STR && v->s[0] != '\0') { /* "" is an empty cell too */
             rc = ts_write_str(t, row, c, v->s, f);
         }
         if (rc != 0)
@@ -540,7 +541,7 @@ static int make_formats(dk_report *r)
  * (0666 less the umask), so the rename leaves an ordinary file. */
 static int make_temp(dk_report *r, const char *base, dk_error *err)
 {
-    static unsigned serial;
+    static _Atomic unsigned serial; /* O_EXCL settles clashes; atomic for threads */
     size_t cap = strlen(r->dir) + strlen(base) + 64;
     r->tmp_path = malloc(cap);
     if (!r->tmp_path)
@@ -548,7 +549,7 @@ static int make_temp(dk_report *r, const char *base, dk_error *err)
     for (int attempt = 0; attempt < 100; attempt++) {
         /* Keep the name within NAME_MAX however long the report's name is. */
         snprintf(r->tmp_path, cap, "%s/.%.180s.%ld.%u.tmp", r->dir, base, (long)getpid(),
-                 serial++);
+                 atomic_fetch_add(&serial, 1u));
         int fd = open(r->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             close(fd);
@@ -753,6 +754,8 @@ static int write_summary(dk_report *r)
     if ((e = worksheet_write_string(ws, row, 0, "generated (UTC)", r->fmt.label)) ||
         (e = worksheet_write_datetime(ws, row++, 1, &when, r->fmt.when)))
         return lxw_code(e);
+    if (r->summary_w.w[1] < 19) /* "yyyy-mm-dd hh:mm:ss", or Excel shows ##### */
+        r->summary_w.w[1] = 19;
 
     if (r->n_left_out > 0) {
         char note[200];
@@ -775,7 +778,8 @@ static int write_summary(dk_report *r)
     if (rc != 0)
         return rc;
 
-    qsort(r->counts, r->n_counts, sizeof *r->counts, count_cmp);
+    if (r->n_counts > 1)
+        qsort(r->counts, r->n_counts, sizeof *r->counts, count_cmp);
     long total = 0;
     rc = ts_begin(&t, r, ws, t.next + 1, counts_cols, 3, 0, &r->summary_w, &r->summary_xml);
     for (size_t i = 0; rc == 0 && i < r->n_counts; i++) {

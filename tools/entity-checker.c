@@ -53,6 +53,7 @@ static const char usage_text[] =
     "\n"
     "example:\n"
     "  entity-checker --reject-file bad.jsonl raw.jsonl > clean.jsonl\n"
+    "  zcat raw.jsonl.gz | entity-checker --shard-by id --shard 0/4 -j 2 | gzip > part0.jsonl.gz\n"
     "  entity-checker --build-gazetteer train.jsonl > gaz.jsonl\n"
     "  entity-checker --consistency --gazetteer gaz.jsonl --report reports/check.xlsx eval.jsonl\n"
     "\n"
@@ -94,7 +95,7 @@ typedef struct state {
     dk_dialog_idset  *ids;
     totals            t;
     long              index;     /* data lines seen, for --shard */
-    int               stop;      /* --on-error=fail hit an error */
+    long              stop;      /* --on-error=fail: the line that stopped the run */
 } state;
 
 static int fail_usage(const char *fmt, const char *arg)
@@ -136,7 +137,8 @@ static int parse_options(int argc, char **argv, options *o)
     *o = (options){ .jobs = 1, .shard_n = 1 };
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "o:j:h", longopts, NULL)) != -1) {
+    opterr = 0; /* getopt's own messages name the full path; ours follow the house form */
+    while ((c = getopt_long(argc, argv, ":o:j:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o':        o->output = optarg; break;
         case O_SCHEMA:   o->schema_only = 1; break;
@@ -174,9 +176,14 @@ static int parse_options(int argc, char **argv, options *o)
         case O_VERSION:
             printf(TOOL " (dlgkit) %s\n", DK_VERSION);
             return -1;
+        case ':':
+            return fail_usage("option '%s' needs an argument", argv[optind - 1]);
         default:
-            fprintf(stderr, "Try '" TOOL " --help' for more information.\n");
-            return 2;
+            if (optopt) {
+                char opt[3] = { '-', (char)optopt, 0 };
+                return fail_usage("unrecognized option '%s'", opt);
+            }
+            return fail_usage("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (o->consistency && !o->gazetteer)
@@ -402,7 +409,8 @@ static int emit(state *st, const char *file, const dk_jsonl_line *ln, result *r,
     if (bad && st->reject && (rc = dk_jsonl_writer_line(st->reject, ln->text, ln->len, err)) != 0)
         return rc;
     if (bad && o->on_error == ON_ERROR_FAIL) {
-        st->stop = 1;
+        st->stop = ln->lineno;
+        st->t.dropped++;
         return 0;
     }
     if (bad && o->on_error == ON_ERROR_SKIP) {
@@ -485,6 +493,8 @@ static void print_summary(const state *st)
         cJSON_AddNumberToObject(s, "infos", (double)t->infos);
         cJSON_AddNumberToObject(s, "dropped", (double)t->dropped);
         cJSON_AddNumberToObject(s, "blank_lines", (double)t->blank);
+        if (st->stop)
+            cJSON_AddNumberToObject(s, "stopped_at_line", (double)st->stop);
         if (st->opt->consistency) {
             cJSON_AddNumberToObject(s, "mentions", (double)t->mentions);
             cJSON_AddNumberToObject(s, "grounded", (double)t->grounded);
@@ -497,8 +507,11 @@ static void print_summary(const state *st)
         cJSON_Delete(o);
         return;
     }
-    fprintf(stderr, TOOL ": checked %ld dialogs, %ld turns: %ld errors, %ld warnings, %ld lines dropped\n",
+    fprintf(stderr, TOOL ": checked %ld dialogs, %ld turns: %ld errors, %ld warnings, %ld lines dropped",
             t->dialogs, t->turns, t->errors, t->warnings, t->dropped);
+    if (st->stop)
+        fprintf(stderr, "; stopped at line %ld (--on-error=fail)", st->stop);
+    fputc('\n', stderr);
     if (st->opt->consistency)
         fprintf(stderr, TOOL ": consistency: %ld mentions in %ld assistant turns, %ld grounded (%.1f%%), "
                 "%ld ungrounded, %ld conflicting\n", t->mentions, t->assistant_turns, t->grounded,

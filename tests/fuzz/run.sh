@@ -21,7 +21,7 @@ for f in "$fuzz_b"/fuzz_*; do
         grep -E "ERROR|SUMMARY|Test unit written" "$fuzz_b/$name.log" | head -10
         fail=1
     else
-        grep -Eo "#[0-9]+ *DONE.*" "$fuzz_b/$name.log" | tail -1 | sed "s/^/fuzz: $name /"
+        grep -Eo "Done [0-9]+ runs in [0-9]+ second.*" "$fuzz_b/$name.log" | tail -1 | sed "s/^/fuzz: $name: /"
     fi
 done
 exit $fail

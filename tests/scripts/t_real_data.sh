@@ -16,6 +16,7 @@ D=${DK_SHARED_DATA:-../shared/data}
 if [ ! -x "$EC" ]; then echo "skip: entity-checker not built"; exit 77; fi
 command -v jq >/dev/null || { echo "jq not found (make deps installs it)"; exit 1; }
 command -v node >/dev/null || { echo "node not found (make deps installs it)"; exit 1; }
+[ -d tests/node_modules/ajv ] || { echo "tests/node_modules/ajv missing (make deps runs npm ci)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fails=0
 bad() { fails=$((fails + 1)); echo "$1: $2"; }

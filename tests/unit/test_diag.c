@@ -21,7 +21,9 @@ static void test_text_form(void)
     /* no dialog id and no pointer: nothing between the code and the message */
     DK_CHECK_INT(dk_diag_add(&l, DK_SEV_ERROR, "E_JSON", 4, NULL, -1, NULL, "malformed json"), 0);
     DK_CHECK_INT(dk_diag_add(&l, DK_SEV_INFO, "I_UNGROUNDED", 9, "d3", 1, "/turns/1/content", "x"), 0);
-    DK_CHECK_INT(l.n, 5);
+    /* a pointer but no dialog id (it was the invalid field): the pointer alone */
+    DK_CHECK_INT(dk_diag_add(&l, DK_SEV_ERROR, "E_DIALOG_ID", 5, NULL, -1, "/dialog_id", "m"), 0);
+    DK_CHECK_INT(l.n, 6);
 
     char *s = dk_diag_format_text(&l.items[0], "data/in.jsonl");
     DK_CHECK_STR(s, "data/in.jsonl:3: error: [E_ROLE] conv_12:/turns/2/role: role must be one of "
@@ -38,6 +40,9 @@ static void test_text_form(void)
     free(s);
     s = dk_diag_format_text(&l.items[4], NULL);
     DK_CHECK_STR(s, "<stdin>:9: info: [I_UNGROUNDED] d3:/turns/1/content: x\n");
+    free(s);
+    s = dk_diag_format_text(&l.items[5], "a.jsonl");
+    DK_CHECK_STR(s, "a.jsonl:5: error: [E_DIALOG_ID] /dialog_id: m\n");
     free(s);
     dk_diag_list_free(&l);
 }

@@ -443,6 +443,8 @@ static void test_set_member(void)
     set_member("{\"meta\":{\"checks\":1}}", "checks", "2", "{\"meta\":{\"checks\":1},\"checks\":2}");
     /* the key only inside a string value */
     set_member("{\"note\":\"\\\"checks\\\"\"}", "checks", "2", "{\"note\":\"\\\"checks\\\"\",\"checks\":2}");
+    /* the key spelled with an escape is the same key: replaced, not duplicated */
+    set_member("{\"\\u0063hecks\":1,\"a\":2}", "checks", "5", "{\"checks\":5,\"a\":2}");
     /* not an object: NULL */
     set_member("[1,2]", "k", "1", NULL);
     set_member("\"x\"", "k", "1", NULL);
