@@ -27,7 +27,7 @@ for tk in qwen3 deepseek_v3; do
     wall2=$WALL
     echo "tokenizer $tk: $(awk -v b="$bytes" 'BEGIN{printf "%.1f", b/1e6}') MB of text, $tokens tokens"
     echo "  ours (1 thread)     $(mbps "$bytes" "$ours") MB/s  $(awk -v t="$tokens" -v s="$ours" 'BEGIN{printf "%.0f", t/s}') tokens/s  (${ours}s CPU; whole process ${whole}s, $(mbps "$bytes" "$whole") MB/s)"
-    echo "  HF tokenizers (1)   $(mbps "$bytes" "$hf_s") MB/s  $(awk -v t="$tokens" -v s="$hf_s" 'BEGIN{printf "%.0f", t/s}') tokens/s  (${hf_s}s)"
+    echo "  HF tokenizers (1)   $(mbps "$bytes" "$hf_s") MB/s  $(awk -v t="$tokens" -v s="$hf_s" 'BEGIN{printf "%.0f", t/s}') tokens/s  (${hf_s}s CPU)"
     echo "  ratio ours/HF       $(ratio "$hf_s" "$ours")x  (whole process: $(ratio "$hf_s" "$whole")x)"
     echo "  -j 2 vs -j 1 wall   $(ratio "$(sub "$wall1" "$load_wall")" "$(sub "$wall2" "$load_wall")")x without the load  (whole: ${wall1}s -> ${wall2}s, $(ratio "$wall1" "$wall2")x)"
 done
