@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/../.."
 EC=${BIN:-build/bin}/entity-checker
 D=${DK_SHARED_DATA:-../shared/data}
-if [ ! -x "$EC" ]; then echo "skip: entity-checker not built"; exit 77; fi
+if [ ! -x "$EC" ]; then echo "entity-checker not built"; exit 1; fi
 command -v jq >/dev/null || { echo "jq not found (make deps installs it)"; exit 1; }
 command -v node >/dev/null || { echo "node not found (make deps installs it)"; exit 1; }
 [ -d tests/node_modules/ajv ] || { echo "tests/node_modules/ajv missing (make deps runs npm ci)"; exit 1; }
@@ -91,7 +91,7 @@ check_file() { # NAME
     echo "$1: $n dialogs, $t turns, shards of $(wc -l <"$tmp/ids0") + $(wc -l <"$tmp/ids1") + $(wc -l <"$tmp/ids2")"
 }
 
-[ -d "$D" ] || { echo "skip: no real data at $D"; exit 77; }
+[ -d "$D" ] || { echo "no real data at $D"; exit 1; }
 check_file crosswoz-dev.jsonl
 check_file multiwoz-dev.jsonl
 # the counts the task names, so a changed data file is noticed

@@ -11,9 +11,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 EC=${BIN:-build/bin}/entity-checker
-if [ ! -x "$EC" ]; then echo "skip: entity-checker not built"; exit 77; fi
+if [ ! -x "$EC" ]; then echo "entity-checker not built"; exit 1; fi
 command -v unzip >/dev/null || { echo "unzip not found (make deps installs it)"; exit 1; }
-command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+command -v python3 >/dev/null || { echo "python3 not found"; exit 1; }
 in=samples/mistakes.jsonl
 [ -f "$in" ] || in=tests/fixtures/schema/semantic.jsonl
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

@@ -15,7 +15,7 @@ set -u
 cd "$(dirname "$0")/../.."
 FX=tests/fixtures/schema
 EC=${BIN:-build/bin}/entity-checker
-if [ ! -x "$EC" ]; then echo "skip: entity-checker not built"; exit 77; fi
+if [ ! -x "$EC" ]; then echo "entity-checker not built"; exit 1; fi
 command -v node >/dev/null || { echo "node not found (make deps installs it)"; exit 1; }
 [ -d tests/node_modules/ajv ] || { echo "tests/node_modules/ajv missing (make deps runs npm ci)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

