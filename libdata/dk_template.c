@@ -71,7 +71,10 @@ static void *arena_alloc(arena *a, size_t n, int *over)
         n = 16;
     chunk *c = a->head;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > 65536 - sizeof(chunk) ? n : 65536 - sizeof(chunk);
+        /* Chunks grow from 16 KiB: a small render never frees a block big enough to
+         * make glibc consolidate its fast bins, which showed in profiles. */
+        size_t want = a->total < 16384 ? 16384 : a->total > ((size_t)1 << 20) ? (size_t)1 << 20 : a->total;
+        size_t cap = n > want - sizeof(chunk) ? n : want - sizeof(chunk);
         if (cap > SIZE_MAX - sizeof(chunk))
             return NULL;
         if (a->limit && (a->total + cap + sizeof(chunk) > a->limit || cap > a->limit)) {
@@ -4231,8 +4234,12 @@ static val from_json(rstate *R, const cJSON *j, int depth)
             rerr(R, DK_EUTF8, 0, "context string is not valid UTF-8");
         return vstr(j->valuestring, n);
     }
+    size_t n = 0;
+    if (cJSON_IsArray(j) || cJSON_IsObject(j))
+        for (const cJSON *c = j->child; c; c = c->next)
+            n++;
     if (cJSON_IsArray(j)) {
-        size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+        size_t i = 0;
         vlist *l = list_new(R, n, 0);
         for (const cJSON *c = j->child; c && i < n; c = c->next)
             l->v[i++] = from_json(R, c, depth + 1);
@@ -4240,7 +4247,6 @@ static val from_json(rstate *R, const cJSON *j, int depth)
         return vlistv(l);
     }
     if (cJSON_IsObject(j)) {
-        size_t n = (size_t)cJSON_GetArraySize(j);
         vdict *d = dict_new(R, n, 0);
         /* JavaScript objects list array-index keys first, in numeric order. */
         int has_index = 0;

@@ -749,10 +749,17 @@ static int load_vocab(loadctx *lc, const jv *span)
     jparser *jp = &lc->jp;
     jp->p = span->src;
     jp->end = span->src_end;
-    t->vocab_hash = calloc(1 << 16, sizeof *t->vocab_hash);
+    /* sized from the text (an entry takes 15 bytes or more), so it rarely has to grow */
+    size_t guess = (size_t)(span->src_end - span->src) / 15 + 64;
+    uint32_t cap = 1 << 10;
+    while (cap < guess * 4 / 3 && cap < (1u << 28))
+        cap *= 2;
+    t->vocab_hash = calloc(cap, sizeof *t->vocab_hash);
     if (!t->vocab_hash)
         return lfail(lc, DK_ENOMEM, NULL, "out of memory");
-    t->vocab_mask = (1 << 16) - 1;
+    t->vocab_mask = cap - 1;
+    if (ensure_ids(lc, (uint32_t)(guess < TOK_MAX_IDS ? guess : TOK_MAX_IDS - 1)) < 0)
+        return -1;
     if (expect(lc, '{', "vocab") < 0)
         return -1;
     jws(jp);
@@ -778,7 +785,7 @@ static int load_vocab(loadctx *lc, const jv *span)
             return lfail(lc, DK_ELIMIT, at, "model.vocab: id of \"%.60s\" is not an integer in [0, %u)", s, TOK_MAX_IDS);
         if (ensure_ids(lc, (uint32_t)id) < 0)
             return -1;
-        if ((size_t)(t->vocab_count + 1) * 2 > (size_t)t->vocab_mask + 1) {
+        if ((size_t)(t->vocab_count + 1) * 4 > ((size_t)t->vocab_mask + 1) * 3) {
             if (t->vocab_mask >= (1u << 30) || str_grow(&t->vocab_hash, &t->vocab_mask, t) < 0)
                 return lfail(lc, DK_ENOMEM, at, "model.vocab: out of memory");
         }
@@ -856,7 +863,7 @@ static int merge_insert(loadctx *lc, const char *at, size_t rank, const char *a,
         free(cat);
     if (inew == TOK_NONE)
         return lfail(lc, DK_EINVAL, at, "merge %zu: \"%.60s\" + \"%.60s\" is not in the vocabulary", rank, a, b);
-    if ((t->n_merges + 1) * 2 > t->merge_mask + 1 && merges_grow(t) < 0)
+    if ((t->n_merges + 1) * 4 > (t->merge_mask + 1) * 3 && merges_grow(t) < 0)
         return lfail(lc, DK_ENOMEM, at, "model.merges: out of memory");
     uint64_t key = (uint64_t)ia << 32 | ib;
     uint64_t i = merge_slot_of(key, t->merge_mask);
@@ -879,7 +886,10 @@ static int load_merges(loadctx *lc, const jv *span)
     jparser *jp = &lc->jp;
     jp->p = span->src;
     jp->end = span->src_end;
-    uint64_t cap = 1 << 16;
+    size_t guess = (size_t)(span->src_end - span->src) / 12 + 64;
+    uint64_t cap = 1 << 10;
+    while (cap < guess * 4 / 3 && cap < (1ull << 28))
+        cap *= 2;
     t->merges = malloc(cap * sizeof *t->merges);
     if (!t->merges)
         return lfail(lc, DK_ENOMEM, NULL, "out of memory");

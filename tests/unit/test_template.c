@@ -558,6 +558,41 @@ static int render_src_file(const char *file)
     return fflush(stdout) == 0 ? 0 : 2;
 }
 
+/* Renders one request line; writes its JSON line when out is non-NULL. Returns the
+ * rendered length (0 on a render error). */
+static size_t render_request(const cJSON *q, cache_ent *cache, size_t *ncache, FILE *out)
+{
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive(q, "template_path");
+    const cJSON *dialog = cJSON_GetObjectItemCaseSensitive(q, "dialog");
+    const cJSON *agp = cJSON_GetObjectItemCaseSensitive(q, "add_generation_prompt");
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(q, "kwargs");
+    dk_error e = { 0 };
+    int rc = 0;
+    char *text = NULL;
+    size_t n = 0;
+    dk_chat_template *ct = cJSON_IsString(tp) ? cached(cache, ncache, tp->valuestring, &e, &rc) : NULL;
+    if (!ct && !rc)
+        rc = dk_error_set(&e, DK_EINVAL, NULL, 0, "request without template_path");
+    if (!rc)
+        rc = dk_chat_template_render_dialog(ct, dialog, cJSON_IsTrue(agp), kw, NULL, &text, &n, &e);
+    if (out) {
+        cJSON *o = cJSON_CreateObject();
+        if (rc)
+            cJSON_AddStringToObject(o, "error", e.msg);
+        else
+            cJSON_AddStringToObject(o, "text", text);
+        char *s = cJSON_PrintUnformatted(o);
+        fputs(s, out);
+        fputc('\n', out);
+        free(s);
+        cJSON_Delete(o);
+    }
+    free(text);
+    return n;
+}
+
+/* --render (repeat 0): streams the requests, one output line each. --bench: loads
+ * them, then times `repeat` passes of rendering alone. */
 static int render_file(const char *file, int repeat)
 {
     FILE *f = fopen(file, "rb");
@@ -568,60 +603,46 @@ static int render_file(const char *file, int repeat)
     cache_ent cache[64];
     size_t ncache = 0;
     char *line = NULL;
-    size_t cap = 0;
+    size_t cap = 0, lineno = 0;
     ssize_t len;
     cJSON **reqs = NULL;
     size_t nreq = 0, capreq = 0;
+    int status = 0;
     while ((len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        cJSON *q = cJSON_ParseWithLength(line, (size_t)len);
+        if (!q) {
+            fprintf(stderr, "%s:%zu: bad JSON line\n", file, lineno);
+            status = 2;
+            break;
+        }
+        if (repeat == 0) {
+            render_request(q, cache, &ncache, stdout);
+            cJSON_Delete(q);
+            continue;
+        }
         if (nreq == capreq) {
             capreq = capreq ? capreq * 2 : 256;
-            reqs = realloc(reqs, capreq * sizeof *reqs);
+            cJSON **nr = realloc(reqs, capreq * sizeof *nr);
+            if (!nr) {
+                cJSON_Delete(q);
+                status = 2;
+                break;
+            }
+            reqs = nr;
         }
-        reqs[nreq] = cJSON_ParseWithLength(line, (size_t)len);
-        if (!reqs[nreq]) {
-            fprintf(stderr, "%s: bad JSON line %zu\n", file, nreq + 1);
-            return 2;
-        }
-        nreq++;
+        reqs[nreq++] = q;
     }
     free(line);
     fclose(f);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    size_t bytes = 0;
-    for (int r = 0; r < (repeat > 0 ? repeat : 1); r++) {
-        for (size_t i = 0; i < nreq; i++) {
-            const cJSON *q = reqs[i];
-            const cJSON *tp = cJSON_GetObjectItemCaseSensitive(q, "template_path");
-            const cJSON *dialog = cJSON_GetObjectItemCaseSensitive(q, "dialog");
-            const cJSON *agp = cJSON_GetObjectItemCaseSensitive(q, "add_generation_prompt");
-            const cJSON *kw = cJSON_GetObjectItemCaseSensitive(q, "kwargs");
-            dk_error e = { 0 };
-            int rc = 0;
-            char *out = NULL;
-            size_t n = 0;
-            dk_chat_template *ct = cJSON_IsString(tp) ? cached(cache, &ncache, tp->valuestring, &e, &rc) : NULL;
-            if (!ct && !rc)
-                rc = dk_error_set(&e, DK_EINVAL, NULL, 0, "request without template_path");
-            if (!rc)
-                rc = dk_chat_template_render_dialog(ct, dialog, cJSON_IsTrue(agp), kw, NULL, &out, &n, &e);
-            bytes += n;
-            if (repeat == 0) {
-                cJSON *o = cJSON_CreateObject();
-                if (rc)
-                    cJSON_AddStringToObject(o, "error", e.msg);
-                else
-                    cJSON_AddStringToObject(o, "text", out);
-                char *s = cJSON_PrintUnformatted(o);
-                puts(s);
-                free(s);
-                cJSON_Delete(o);
-            }
-            free(out);
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (repeat > 0) {
+    if (repeat > 0 && status == 0) {
+        struct timespec t0, t1;
+        size_t bytes = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int r = 0; r < repeat; r++)
+            for (size_t i = 0; i < nreq; i++)
+                bytes += render_request(reqs[i], cache, &ncache, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         printf("%zu renders in %.3f s: %.0f renders/s, %.1f MB/s of text\n", nreq * (size_t)repeat, sec,
                (double)(nreq * (size_t)repeat) / sec, (double)bytes / sec / 1e6);
@@ -633,7 +654,9 @@ static int render_file(const char *file, int repeat)
         free(cache[i].path);
         dk_chat_template_free(cache[i].ct);
     }
-    return fflush(stdout) == 0 ? 0 : 2;
+    if (fflush(stdout) != 0)
+        status = 2;
+    return status;
 }
 
 int main(int argc, char **argv)
