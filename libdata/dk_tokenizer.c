@@ -15,6 +15,7 @@
  */
 #include "dk_tokenizer_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/uchar.h>
@@ -704,6 +705,7 @@ int dk_tokenizer_encode(const dk_tokenizer *tok, dk_tok_scratch *scratch, const 
             return rc;
         scratch = own;
     }
+    assert(scratch->tok == tok); /* its cache holds this tokenizer's ids */
     scratch->out = out;
     scratch->err = err;
     if ((flags & DK_TOK_ADD_SPECIAL) && tok->n_post_before)

@@ -21,10 +21,10 @@
  *
  * Ownership: dk_tokenizer_load* returns a tokenizer freed with dk_tokenizer_free;
  * dk_tok_scratch_new returns a scratch freed with dk_tok_scratch_free (both accept NULL);
- * a scratch borrows its tokenizer, which must outlive it. dk_tok_ids and dk_tok_text are
- * caller-owned values (zero-initialise them) whose buffers the library grows; release them
- * with dk_tok_ids_free / dk_tok_text_free. Strings returned by accessors are borrowed
- * from the tokenizer.
+ * a scratch borrows its tokenizer, which must outlive it, and serves only that tokenizer.
+ * dk_tok_ids and dk_tok_text are caller-owned values (zero-initialise them) whose buffers
+ * the library grows; release them with dk_tok_ids_free / dk_tok_text_free. Strings
+ * returned by accessors are borrowed from the tokenizer.
  */
 #ifndef DK_TOKENIZER_H
 #define DK_TOKENIZER_H
