@@ -11,7 +11,8 @@
 // n_tokens <= MAX_TOKENS (when given, > 0); every label is -100 or the input id; each
 // run of labelled tokens decodes (reference decoder) to exactly the content of one
 // trained assistant message followed by eos_token, one run per trained message, in
-// order (trained: the last message in prefix samples; whole samples: those without
+// order (a message with reasoning_content: a run that holds the reasoning and ends with
+// content + eos_token) (trained: the last message in prefix samples; whole samples: those without
 // "train": false). Prints "checked N samples" or the first problems; exit 1 on any.
 'use strict';
 const fs = require('fs');
@@ -70,8 +71,10 @@ async function main() {
       if (runs.length !== trained.length) { bad(i, `${where}: ${runs.length} labelled runs, ${trained.length} trained turns`); continue; }
       const texts = await tok.decodeBatch(runs, false);
       texts.forEach((t, j) => {
-        const want = trained[j].content + eos;
-        if (t !== want) bad(i, `${where}: labelled tokens decode to ${JSON.stringify(t)}, want ${JSON.stringify(want)}`);
+        const want = trained[j].content + eos, r = trained[j].reasoning_content;
+        // a reply with reasoning trains what the model writes after the generation
+        // prompt: the template's think block with the reasoning, then the content
+        if (t !== want && !(r && t.endsWith(want) && t.includes(r))) bad(i, `${where}: labelled tokens decode to ${JSON.stringify(t)}, want ${JSON.stringify(want)}`);
       });
     }
   }
