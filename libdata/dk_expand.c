@@ -722,7 +722,9 @@ static void make_plan(const dk_dialog *d, size_t target, plan *p)
 
 static int diag_render(dk_diag_list *diags, const dk_dialog *d, size_t t, const dk_error *e)
 {
-    return dk_diag_add(diags, DK_SEV_ERROR, "E_TEMPLATE", d->line, d->id, (int)t, "",
+    char ptr[40];
+    snprintf(ptr, sizeof ptr, "/turns/%zu", t);
+    return dk_diag_add(diags, DK_SEV_ERROR, "E_TEMPLATE", d->line, d->id, (int)t, ptr,
                        "sample of turn %zu: chat template: %s; skipped", t, e->msg[0] ? e->msg : "failed");
 }
 
@@ -733,6 +735,8 @@ static int one_sample(dk_expand_ctx *c, const dk_dialog *d, size_t last, const i
     const dk_expander *ex = c->ex;
     const dk_expand_opts *o = &ex->o;
     dk_error e = { 0 };
+    char ptr[40];
+    snprintf(ptr, sizeof ptr, "/turns/%zu", last);
     make_plan(d, last, p);
     size_t k = 0;
     if (o->truncate == DK_EXPAND_WINDOW && o->window >= 0 && p->n_units > (size_t)o->window)
@@ -754,21 +758,21 @@ static int one_sample(dk_expand_ctx *c, const dk_dialog *d, size_t last, const i
         long first = s->n_tokens;
         if (o->truncate == DK_EXPAND_SKIP) {
             r->skipped++;
-            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, "",
+            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, ptr,
                                "sample of turn %zu has %ld tokens, %ld over --max-tokens %ld; skipped (--truncate skip)",
                                last, first, first - max, max);
         }
         size_t lo = k + 1, hi = p->n_units;
         if (lo > hi) {
             r->skipped++;
-            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, "",
+            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, ptr,
                                "sample of turn %zu has %ld tokens, %ld over --max-tokens %ld with no earlier pair left to drop; skipped",
                                last, first, first - max, max);
         }
         BUILD(hi);
         if (s->n_tokens > max) {
             r->skipped++;
-            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, "",
+            return dk_diag_add(diags, DK_SEV_WARNING, "W_TOO_LONG", d->line, d->id, (int)last, ptr,
                                "sample of turn %zu has %ld tokens, %ld over --max-tokens %ld even with every earlier pair dropped; skipped",
                                last, s->n_tokens, s->n_tokens - max, max);
         }
@@ -789,7 +793,7 @@ static int one_sample(dk_expand_ctx *c, const dk_dialog *d, size_t last, const i
     }
 #undef BUILD
     if (c->misaligned) {
-        int rc = dk_diag_add(diags, DK_SEV_WARNING, "W_LABEL_BOUNDARY", d->line, d->id, (int)last, "",
+        int rc = dk_diag_add(diags, DK_SEV_WARNING, "W_LABEL_BOUNDARY", d->line, d->id, (int)last, ptr,
                              "sample of turn %zu: a token spans the start of an assistant reply; its labels start at that token",
                              last);
         if (rc)
