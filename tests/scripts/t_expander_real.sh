@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # turn-expander and `tokenizer render` on the real data (../shared/data), Qwen3 and
 # DeepSeek-V3 tokenizer folders, against independent references:
-#   - prefix mode, no budget: one sample per assistant turn (counted by jq);
+#   - prefix mode, no budget: one sample per assistant turn (counted by jq; every other
+#     dialog, --shard 0/2, to keep the sanitizer build's run short);
 #   - --max-tokens 512 (drop-oldest), whole mode, window + enable_thinking=false: every
 #     sample's n_tokens and input_ids equal Hugging Face tokenizers' encoding of the
 #     sample's messages rendered by @huggingface/jinja, n_tokens <= the budget, and the
 #     labelled tokens decode to exactly the trained assistant contents + eos_token
-#     (tests/ref/expander_check.js); a quarter of the dialogs (--shard 0/4) keeps the
-#     node side short;
+#     (tests/ref/expander_check.js); on a fifth or a tenth of the dialogs (--shard);
 #   - -j 2 writes the same bytes as -j 1;
 #   - `tokenizer render` (with and without --add-generation-prompt) equals
 #     @huggingface/jinja's render of the same dialogs.
@@ -30,25 +30,25 @@ for m in $models; do
     name=$(basename "$(dirname "$m")")
     for f in crosswoz multiwoz; do
         in=$D/$f-dev.jsonl
-        want=$(jq '[.turns[] | select(.role == "assistant")] | length' "$in" | awk '{ s += $1 } END { print s }')
-        got=$("$TE" -t "$m" -j 2 "$in" 2>"$tmp/err" | wc -l)
+        want=$(jq '[.turns[] | select(.role == "assistant")] | length' "$in" | awk 'NR % 2 == 1 { s += $1 } END { print s }')
+        got=$("$TE" -t "$m" -j 2 --shard 0/2 "$in" 2>"$tmp/err" | wc -l)
         [ "$got" = "$want" ] || bad "$name $f prefix" "$got samples, $want assistant turns"
         grep -q " $want samples written" "$tmp/err" || bad "$name $f prefix" "summary: $(cat "$tmp/err")"
 
-        check() { # label, max, kwargs json, options...
-            local label=$1 max=$2 kw=$3; shift 3
-            "$TE" -t "$m" --shard 0/4 --format messages "$@" "$in" >"$tmp/msg" 2>"$tmp/err1" || bad "$label" "exit $?: $(cat "$tmp/err1")"
-            "$TE" -t "$m" --shard 0/4 --format ids "$@" "$in" >"$tmp/ids" 2>"$tmp/err2" || bad "$label" "exit $?: $(cat "$tmp/err2")"
+        check() { # label, max, kwargs json, shard, options...
+            local label=$1 max=$2 kw=$3 shard=$4; shift 4
+            "$TE" -t "$m" --shard "$shard" --format messages "$@" "$in" >"$tmp/msg" 2>"$tmp/err1" || bad "$label" "exit $?: $(cat "$tmp/err1")"
+            "$TE" -t "$m" --shard "$shard" --format ids "$@" "$in" >"$tmp/ids" 2>"$tmp/err2" || bad "$label" "exit $?: $(cat "$tmp/err2")"
             node tests/ref/expander_check.js "$m" "$tmp/msg" "$tmp/ids" "$max" "$kw" >"$tmp/check" ||
                 bad "$label" "$(cat "$tmp/check")"
         }
-        check "$name $f --max-tokens 512" 512 '{}' --max-tokens 512
-        check "$name $f whole" 1024 '{}' --mode whole --max-tokens 1024
-        check "$name $f window" 0 '{"enable_thinking":false}' --truncate window 1 --kwarg enable_thinking=false
+        check "$name $f --max-tokens 512" 512 '{}' 0/5 --max-tokens 512
+        check "$name $f whole" 1024 '{}' 1/10 --mode whole --max-tokens 1024
+        check "$name $f window" 0 '{"enable_thinking":false}' 2/10 --truncate window 1 --kwarg enable_thinking=false
     done
     in=$D/multiwoz-dev.jsonl
-    "$TE" -t "$m" --format ids --max-tokens 400 "$in" >"$tmp/j1" 2>/dev/null
-    "$TE" -t "$m" --format ids --max-tokens 400 -j 2 "$in" >"$tmp/j2" 2>/dev/null
+    "$TE" -t "$m" --format ids --max-tokens 400 --shard 1/4 "$in" >"$tmp/j1" 2>/dev/null
+    "$TE" -t "$m" --format ids --max-tokens 400 --shard 1/4 -j 2 "$in" >"$tmp/j2" 2>/dev/null
     cmp -s "$tmp/j1" "$tmp/j2" || bad "$name -j 2" "output differs from -j 1"
 
     for agp in "" --add-generation-prompt; do
