@@ -400,7 +400,7 @@ static int locate(const dk_expander *ex, const dk_dialog *d, sample *s, size_t p
     }
     const char *e = memmem(s->text + base, s->len - base, ex->eot, ex->eot_len);
     if (!e) {
-        dk_error_set(err, DK_EINVAL, NULL, 0, "no %s closes turn %zu in the rendered text", ex->eot, s->sel[pos]);
+        dk_error_set(err, DK_EINVAL, NULL, 0, "no %s closes assistant turn %zu in the rendered text", ex->eot, s->sel[pos]);
         rc = 1;
         goto out;
     }
@@ -476,7 +476,8 @@ static int tokenize(dk_expand_ctx *c, sample *s, int with_spans, dk_error *err)
 }
 
 /* Renders and tokenizes the sample; spans too when the format needs them. Returns 0, 1
- * when the template refuses it (err says why), or a negative DK_E.... */
+ * when the template refuses it, 2 when a trained turn cannot be found in the rendered
+ * text (err says why), or a negative DK_E.... */
 static int build(dk_expand_ctx *c, const dk_dialog *d, sample *s, dk_error *err)
 {
     const dk_expander *ex = c->ex;
@@ -492,10 +493,10 @@ static int build(dk_expand_ctx *c, const dk_dialog *d, sample *s, dk_error *err)
             if (!s->trained[i])
                 continue;
             if ((rc = locate(ex, d, s, i, text, &s->spans[s->n_spans], err)) != 0)
-                return rc;
+                return rc < 0 ? rc : 2;
             if (s->n_spans && s->spans[s->n_spans].start < s->spans[s->n_spans - 1].end) {
                 dk_error_set(err, DK_EINVAL, NULL, 0, "the spans of turns %zu and %zu overlap", s->sel[i - 1], s->sel[i]);
-                return 1;
+                return 2;
             }
             s->n_spans++;
         }
@@ -720,12 +721,14 @@ static void make_plan(const dk_dialog *d, size_t target, plan *p)
             p->unit[p->n_units++] = i;
 }
 
-static int diag_render(dk_diag_list *diags, const dk_dialog *d, size_t t, const dk_error *e)
+/* why: 1 the template refused the sample, 2 a trained turn's span is not in its text */
+static int diag_build(dk_diag_list *diags, const dk_dialog *d, size_t t, int why, const dk_error *e)
 {
     char ptr[40];
     snprintf(ptr, sizeof ptr, "/turns/%zu", t);
-    return dk_diag_add(diags, DK_SEV_ERROR, "E_TEMPLATE", d->line, d->id, (int)t, ptr,
-                       "sample of turn %zu: chat template: %s; skipped", t, e->msg[0] ? e->msg : "failed");
+    return dk_diag_add(diags, DK_SEV_ERROR, why == 1 ? "E_TEMPLATE" : "E_TRAIN_SPAN", d->line, d->id, (int)t, ptr,
+                       "sample of turn %zu: %s%s; skipped", t, why == 1 ? "chat template: " : "",
+                       e->msg[0] ? e->msg : "failed");
 }
 
 /* One sample ending at turn `last`; drops history per the options. */
@@ -749,7 +752,7 @@ static int one_sample(dk_expand_ctx *c, const dk_dialog *d, size_t last, const i
             return brc_;                                                                            \
         if (brc_ > 0) {                                                                             \
             r->skipped++;                                                                           \
-            return diag_render(diags, d, last, &e);                                                 \
+            return diag_build(diags, d, last, brc_, &e);                                            \
         }                                                                                           \
     } while (0)
     BUILD(k);
