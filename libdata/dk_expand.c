@@ -684,7 +684,7 @@ static int trainable(const dk_expander *ex, const dk_dialog *d, size_t t, size_t
 }
 
 /* The turns of the sample that ends at turn `last` with k oldest units dropped. */
-static void select_turns(const dk_dialog *d, sample *s, size_t sys, const size_t *unit, size_t n_units,
+static void select_turns(sample *s, size_t sys, const size_t *unit, size_t n_units,
                          size_t keep_from, size_t k, size_t last, const int *train_mask)
 {
     s->n_sel = 0;
@@ -695,7 +695,6 @@ static void select_turns(const dk_dialog *d, sample *s, size_t sys, const size_t
         s->trained[s->n_sel] = train_mask[i];
         s->sel[s->n_sel++] = i;
     }
-    (void)d;
 }
 
 typedef struct plan {
@@ -746,7 +745,7 @@ static int one_sample(dk_expand_ctx *c, const dk_dialog *d, size_t last, const i
         k = p->n_units - (size_t)o->window;
 #define BUILD(kk)                                                                                   \
     do {                                                                                            \
-        select_turns(d, s, p->sys, p->unit, p->n_units, p->keep_from, (kk), last, train_mask);     \
+        select_turns(s, p->sys, p->unit, p->n_units, p->keep_from, (kk), last, train_mask);     \
         int brc_ = build(c, d, s, &e);                                                              \
         if (brc_ < 0)                                                                               \
             return brc_;                                                                            \
