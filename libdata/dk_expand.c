@@ -384,7 +384,7 @@ static int locate(const dk_expander *ex, const dk_dialog *d, sample *s, size_t p
                 !strstr(t->content, "</think>");
     if (pos > 0 && (rc = render(ex, d, s->sel, pos, 0, &p, &np, err)) != 0)
         goto out;
-    if (np > s->len || memcmp(p, s->text, np) != 0) {
+    if (np > s->len || (np && memcmp(p, s->text, np) != 0)) {
         rc = dk_error_set(err, DK_EINVAL, NULL, 0,
                           "the template renders the turns before turn %zu differently once turn %zu follows",
                           s->sel[pos], s->sel[pos]);
