@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dk_chat.h"
 #include "dk_dialog.h"
 #include "dk_diag.h"
 #include "dk_jsonl.h"
@@ -31,7 +32,7 @@
 #define BATCH_BYTES (16u << 20)
 
 static const char usage_text[] =
-    "usage: tokenizer encode|decode|count -t PATH [OPTIONS] [FILE...]\n"
+    "usage: tokenizer encode|decode|count|render -t PATH [OPTIONS] [FILE...]\n"
     "Tokenizes exactly as the model's tokenizer.json does under Hugging Face tokenizers.\n"
     "No FILE, or -, reads standard input; .gz input is decompressed (not with --text).\n"
     "\n"
@@ -42,6 +43,8 @@ static const char usage_text[] =
     "           objects out with \"text\" added\n"
     "  count    dialog lines in, the same dialogs out with \"n_tokens\" on every turn (its\n"
     "           content; 0 when null) and on the dialog (the sum)\n"
+    "  render   dialog lines in, {\"dialog_id\", \"text\"} out: the dialog rendered with the\n"
+    "           model's chat template (the tokenizer_config.json of the -t folder)\n"
     "\n"
     "  -t, --tokenizer PATH    tokenizer.json, or a model folder holding it (required)\n"
     "  -f, --field F           the member to read (a top-level key)\n"
@@ -51,6 +54,9 @@ static const char usage_text[] =
     "      --skip-special      decode: leave special tokens out of the text\n"
     "      --stats             count: count, mean, p50/p90/p99 and max of dialog and turn\n"
     "                          lengths on standard error\n"
+    "      --add-generation-prompt  render: end with the assistant turn's opening\n"
+    "      --kwarg NAME=VALUE  render: template variable, VALUE as JSON or else a string\n"
+    "                          (e.g. enable_thinking=false); repeatable\n"
     "  -o, --output FILE       write to FILE instead of standard output (.gz compresses)\n"
     "      --on-error=POLICY   a bad line is: skip (dropped, the default), keep (written\n"
     "                          unchanged) or fail (stop at the first)\n"
@@ -68,7 +74,7 @@ static const char usage_text[] =
     "\n"
     "exit status: 0 no errors, 1 the data had errors, 2 usage, I/O or tokenizer error\n";
 
-enum command { CMD_ENCODE, CMD_DECODE, CMD_COUNT };
+enum command { CMD_ENCODE, CMD_DECODE, CMD_COUNT, CMD_RENDER };
 enum on_error { ON_ERROR_SKIP, ON_ERROR_KEEP, ON_ERROR_FAIL };
 
 typedef struct options {
@@ -77,6 +83,8 @@ typedef struct options {
     int           text, no_add_special, skip_special, stats, errors_json, jobs, shard_by_id;
     enum on_error on_error;
     long          shard_i, shard_n;
+    int           add_generation_prompt; /* render */
+    cJSON        *kwargs;                /* render: template variables, owned */
 } options;
 
 /* What the parallel phase makes of one line. */
@@ -102,6 +110,7 @@ typedef struct hist {
 typedef struct state {
     const options      *opt;
     const dk_tokenizer *tok;
+    const dk_chat_template *ct;   /* render */
     dk_tok_scratch    **scratch;  /* one per thread */
     dk_jsonl_writer    *out;
     long                index, lines, errors, dropped, tokens;
@@ -135,7 +144,8 @@ static int parse_shard(const char *s, long *i, long *n)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { O_TEXT = 256, O_NO_ADD, O_SKIP, O_STATS, O_ON_ERROR, O_JSON, O_SHARD, O_SHARD_BY, O_VERSION };
+    enum { O_TEXT = 256, O_NO_ADD, O_SKIP, O_STATS, O_ON_ERROR, O_JSON, O_SHARD, O_SHARD_BY, O_VERSION,
+           O_AGP, O_KWARG };
     static const struct option longopts[] = {
         { "tokenizer", required_argument, 0, 't' },   { "field", required_argument, 0, 'f' },
         { "text", no_argument, 0, O_TEXT },           { "no-add-special", no_argument, 0, O_NO_ADD },
@@ -144,6 +154,7 @@ static int parse_options(int argc, char **argv, options *o)
         { "errors-json", no_argument, 0, O_JSON },    { "jobs", required_argument, 0, 'j' },
         { "shard", required_argument, 0, O_SHARD },   { "shard-by", required_argument, 0, O_SHARD_BY },
         { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, O_VERSION },
+        { "add-generation-prompt", no_argument, 0, O_AGP }, { "kwarg", required_argument, 0, O_KWARG },
         { 0, 0, 0, 0 },
     };
     *o = (options){ .jobs = 1, .shard_n = 1 };
@@ -159,6 +170,11 @@ static int parse_options(int argc, char **argv, options *o)
         case O_SKIP:    o->skip_special = 1; break;
         case O_STATS:   o->stats = 1; break;
         case O_JSON:    o->errors_json = 1; break;
+        case O_AGP:     o->add_generation_prompt = 1; break;
+        case O_KWARG:
+            if ((!o->kwargs && !(o->kwargs = cJSON_CreateObject())) || dk_chat_kwarg_add(o->kwargs, optarg, NULL) != 0)
+                return fail_usage("--kwarg needs NAME=VALUE (got '%s')", optarg);
+            break;
         case O_ON_ERROR:
             if (strcmp(optarg, "skip") == 0)      o->on_error = ON_ERROR_SKIP;
             else if (strcmp(optarg, "keep") == 0) o->on_error = ON_ERROR_KEEP;
@@ -193,18 +209,23 @@ static int parse_options(int argc, char **argv, options *o)
     }
     /* getopt_long moves the operands last, so options may come before or after them */
     if (optind >= argc)
-        return fail_usage("%s", "a command is needed: encode, decode or count");
+        return fail_usage("%s", "a command is needed: encode, decode, count or render");
     const char *cmd = argv[optind++];
     if (strcmp(cmd, "encode") == 0)      o->cmd = CMD_ENCODE;
     else if (strcmp(cmd, "decode") == 0) o->cmd = CMD_DECODE;
     else if (strcmp(cmd, "count") == 0)  o->cmd = CMD_COUNT;
-    else return fail_usage("unknown command '%s' (encode, decode or count)", cmd);
+    else if (strcmp(cmd, "render") == 0) o->cmd = CMD_RENDER;
+    else return fail_usage("unknown command '%s' (encode, decode, count or render)", cmd);
     if (!o->tokenizer)
         return fail_usage("%s", "-t PATH is needed (a tokenizer.json or a model folder)");
     if (o->text && o->cmd != CMD_ENCODE)
         return fail_usage("%s", "--text goes with encode only");
     if (o->stats && o->cmd != CMD_COUNT)
         return fail_usage("%s", "--stats goes with count only");
+    if ((o->add_generation_prompt || o->kwargs) && o->cmd != CMD_RENDER)
+        return fail_usage("%s", "--add-generation-prompt and --kwarg go with render only");
+    if (o->field && o->cmd == CMD_RENDER)
+        return fail_usage("%s", "render reads dialog lines: --field does not apply");
     if (o->field && o->cmd == CMD_COUNT)
         return fail_usage("%s", "count reads dialog turns: --field does not apply");
     if (o->field && o->text)
@@ -611,6 +632,16 @@ out:
     dk_tok_ids_free(&ids);
 }
 
+/* render: the line's diagnostics (not a dialog, a template that refuses it) are the
+ * line's errors, so --on-error applies as to any bad line. */
+static void do_render(state *st, const dk_jsonl_line *ln, result *r)
+{
+    int rc = dk_chat_render_line(st->ct, ln->text, ln->len, ln->lineno, st->opt->add_generation_prompt,
+                                 st->opt->kwargs, &r->out, &r->out_len, &r->diags);
+    if (rc == DK_ENOMEM)
+        st->oom = 1;
+}
+
 static void process_line(state *st, const dk_jsonl_line *ln, long index, result *r)
 {
     const options *o = st->opt;
@@ -618,7 +649,7 @@ static void process_line(state *st, const dk_jsonl_line *ln, long index, result 
 #ifdef _OPENMP
     tid = omp_get_thread_num();
 #endif
-    dk_tok_scratch *sc = st->scratch[tid];
+    dk_tok_scratch *sc = st->scratch ? st->scratch[tid] : NULL; /* none for render */
     memset(r, 0, sizeof *r);
     r->in_shard = o->shard_by_id || index % o->shard_n == o->shard_i;
     if (!r->in_shard)
@@ -643,6 +674,7 @@ static void process_line(state *st, const dk_jsonl_line *ln, long index, result 
     case CMD_ENCODE: do_encode(st, sc, ln, r); break;
     case CMD_DECODE: do_decode(st, ln, r); break;
     case CMD_COUNT:  do_count(st, sc, ln, r, d); break;
+    case CMD_RENDER: do_render(st, ln, r); break;
     }
     dk_dialog_free(d);
 }
@@ -883,14 +915,14 @@ static void stats_json(cJSON *s, const char *key, const hist *h)
 
 static void print_summary(const state *st)
 {
-    static const char *const verbs[] = { "encoded", "decoded", "counted" };
+    static const char *const verbs[] = { "encoded", "decoded", "counted", "rendered" };
     const options *o = st->opt;
     if (o->errors_json) {
         cJSON *root = cJSON_CreateObject(), *s = cJSON_AddObjectToObject(root, "summary");
         cJSON_AddNumberToObject(s, "lines", (double)st->lines);
         cJSON_AddNumberToObject(s, "errors", (double)st->errors);
         cJSON_AddNumberToObject(s, "dropped", (double)st->dropped);
-        if (o->cmd != CMD_DECODE)
+        if (o->cmd != CMD_DECODE && o->cmd != CMD_RENDER)
             cJSON_AddNumberToObject(s, "tokens", (double)st->tokens);
         if (o->stats) {
             stats_json(s, "dialogs", &st->dialogs);
@@ -916,9 +948,12 @@ int main(int argc, char **argv)
 {
     options opt;
     int rc = parse_options(argc, argv, &opt);
-    if (rc)
+    if (rc) {
+        cJSON_Delete(opt.kwargs);
         return rc < 0 ? 0 : rc;
+    }
     dk_tokenizer *tok = NULL;
+    dk_chat_template *ct = NULL;
     state st = { .opt = &opt };
     dk_error err = { 0 };
     int status = 2;
@@ -926,6 +961,13 @@ int main(int argc, char **argv)
     int n_files = argc - optind;
 
     setvbuf(stderr, NULL, _IOFBF, 1 << 16);
+    if (opt.cmd == CMD_RENDER) {
+        /* render needs only the chat template, not the vocabulary */
+        if ((rc = dk_chat_template_open(&ct, opt.tokenizer, &err)) != 0)
+            goto out;
+        st.ct = ct;
+        goto opened;
+    }
     if ((rc = dk_tokenizer_load(&tok, opt.tokenizer, &err)) != 0)
         goto out;
     st.tok = tok;
@@ -936,6 +978,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.jobs; i++)
         if ((rc = dk_tok_scratch_new(&st.scratch[i], tok, &err)) != 0)
             goto out;
+opened:
     if ((rc = dk_jsonl_writer_open(&st.out, opt.output, &err)) != 0)
         goto out;
     for (int i = 0; i < (n_files ? n_files : 1) && !st.stop && rc == 0; i++)
@@ -963,6 +1006,8 @@ out:
         dk_tok_scratch_free(st.scratch[i]);
     free(st.scratch);
     dk_tokenizer_free(tok);
+    dk_chat_template_free(ct);
+    cJSON_Delete(opt.kwargs);
     free(st.dialogs.count);
     free(st.turns.count);
     if (fclose(stdout) != 0 && status != 2) {
