@@ -28,7 +28,7 @@ endif
 
 CC      ?= cc
 CSTD    := -std=c11 -D_GNU_SOURCE
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 INCS    := -Ilibdata -Ilibeval -Ilibeval/infer
 OPT     ?= -O2 -g
 CFLAGS  := $(CSTD) $(OPT) $(WARN) $(INCS) -MMD -MP $(EXTRA_CFLAGS)
@@ -122,7 +122,7 @@ bench: all
 # libFuzzer needs clang; the libraries are rebuilt for it in build/fuzz (no OpenMP there).
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_B      := build/fuzz
-FUZZ_CFLAGS := $(CSTD) -O1 -g $(WARN) -Wno-unknown-pragmas $(INCS) -MMD -MP \
+FUZZ_CFLAGS := $(CSTD) -O1 -g $(WARN) -Wno-unknown-warning-option -Wno-unknown-pragmas $(INCS) -MMD -MP \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_LIBOBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(LIBDATA_SRC) $(LIBEVAL_SRC))
 FUZZERS     := $(patsubst tests/fuzz/%.c,$(FUZZ_B)/%,$(FUZZ_SRC))

@@ -11,8 +11,13 @@
  * with dk_jsonl_reader_free / dk_jsonl_writer_close (both accept NULL). A line from
  * dk_jsonl_reader_next is borrowed: valid until the next call on that reader.
  * Lines of a dk_jsonl_batch are owned by the batch (its arena) until the next fill or
- * dk_jsonl_batch_free. Line texts are NUL-terminated (the NUL is not counted in len),
+ * dk_jsonl_batch_free; a batch starts zeroed ({0}) and keeps its memory between fills. Line texts are NUL-terminated (the NUL is not counted in len),
  * but may hold NUL bytes themselves: always use len.
+ *
+ * Errors: a message names its place itself ("FILE: no such file or directory",
+ * "FILE:LINE: truncated gzip stream"; LINE is the line being read), and err->file and
+ * err->line hold the same place. After a read error (I/O, damaged gzip) the lines
+ * complete before it are still handed out, then every call returns the error.
  */
 #ifndef DK_JSONL_H
 #define DK_JSONL_H
@@ -39,12 +44,18 @@ typedef struct dk_jsonl_batch {
 
 /* Opens path for reading; NULL or "-" is stdin (then name() is "<stdin>"). */
 int  dk_jsonl_reader_open(dk_jsonl_reader **out, const char *path, dk_error *err);
+/* Reads the len bytes at data (gzip detected as for files), for tests and fuzzing.
+ * data is borrowed and must outlive the reader; name (NULL: "<memory>") is copied. */
+int  dk_jsonl_reader_open_mem(dk_jsonl_reader **out, const char *data, size_t len,
+                              const char *name, dk_error *err);
 /* Next non-blank line: returns 1 and fills *line, 0 at end of input, or a negative
  * DK_E... (I/O or gzip error; err names the file and line). */
 int  dk_jsonl_reader_next(dk_jsonl_reader *r, dk_jsonl_line *line, dk_error *err);
 /* Replaces b's lines with up to max_lines lines (stopping early once max_bytes of text
  * are held; a single longer line is still taken whole). Returns the number of lines
- * (0 at end of input) or a negative DK_E.... */
+ * (0 at end of input) or a negative DK_E.... A limit of 0 means no limit. When an error
+ * ends a batch that already holds lines, those lines are returned and the error comes
+ * from the next call. */
 int  dk_jsonl_reader_fill(dk_jsonl_reader *r, dk_jsonl_batch *b, size_t max_lines,
                           size_t max_bytes, dk_error *err);
 long dk_jsonl_reader_blank_lines(const dk_jsonl_reader *r);
