@@ -73,7 +73,7 @@ typedef struct dk_gguf_kv {
     dk_gguf_type   arr_type;    /* for arrays */
     uint64_t       arr_n;
     const uint8_t *arr_data;    /* raw array payload inside the buffer */
-    union { uint64_t u; int64_t i; double f; } v;
+    struct { uint64_t u; int64_t i; double f; } v;   /* every view a number has */
     const char    *str;         /* strings: points into the buffer, not NUL-terminated */
     uint64_t       str_len;
 } dk_gguf_kv;

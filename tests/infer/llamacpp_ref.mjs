@@ -6,8 +6,14 @@
 //   IN lines {"id", "ids": [...]}; OUT lines {"id", "logprobs": [for i >= 1],
 //   "argmax": [after every position], "greedy": [N_GEN tokens after the whole sequence]}
 // The KV cache is F32 (experimentalKvCacheKeyType/ValueType): llama.cpp's default F16
-// cache moves log-probs by ~4e-3. Sampling is greedy (temperature 0), under which
-// node-llama-cpp returns probabilities over the whole vocabulary.
+// cache moves log-probs by ~4e-3. Flash attention is off: the CPU flash-attention
+// path (chosen by "auto") rounds V to F16 even with an F32 cache (measured: the
+// same 2e-3 shift at the first position, where attention only copies V). Sampling is greedy (temperature 0), under which
+// node-llama-cpp returns probabilities over the whole vocabulary. It normalizes them
+// with a float sum over the vocabulary, which drops the terms below half an ulp of the
+// running sum (measured: log-probs ~4e-4 too high on a 151669-token vocabulary), so
+// the log-probs here are renormalized in double: log p_t - log(sum of p), which is
+// exactly logit_t - logsumexp(logits) since every p carries the same float divisor.
 import fs from 'node:fs';
 import path from 'node:path';
 import { getLlama } from '../node_modules/node-llama-cpp/dist/index.js';
@@ -23,6 +29,7 @@ const out = [];
 for (const s of seqs) {
     const context = await model.createContext({
         contextSize: Math.max(256, s.ids.length + nGen + 8), sequences: 1, threads, batchSize: 512,
+        flashAttention: false,
         experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
     });
     const seq = context.getSequence();
@@ -31,7 +38,11 @@ for (const s of seqs) {
     for (let i = 0; i < s.ids.length; i++) {
         const p = res[i].next.probabilities;
         argmax.push(res[i].next.token);
-        if (i + 1 < s.ids.length) logprobs.push(Math.log(p.get(s.ids[i + 1]) ?? 0));
+        if (i + 1 < s.ids.length) {
+            let sum = 0;
+            for (const v of p.values()) sum += v;
+            logprobs.push(Math.log(p.get(s.ids[i + 1]) ?? 0) - Math.log(sum));
+        }
     }
     const greedy = [];
     let next = res[s.ids.length - 1].next.token;
