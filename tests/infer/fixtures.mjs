@@ -127,7 +127,7 @@ function makeWeights(a, nVocab, seed) {
     const W = new Map();
     const mat = (rows, cols) => tensor(r, [rows, cols], 1 / Math.sqrt(cols));
     const norm = n => tensor(r, [n], 0.1, 1.0);
-    W.set('model.embed_tokens.weight', tensor(r, [nVocab, d], 0.35));
+    W.set('model.embed_tokens.weight', tensor(r, [nVocab, d], 0.25));
     for (let l = 0; l < a.layers; l++) {
         const p = `model.layers.${l}.`;
         W.set(p + 'input_layernorm.weight', norm(d));
@@ -166,7 +166,7 @@ function makeWeights(a, nVocab, seed) {
         }
     }
     W.set('model.norm.weight', norm(d));
-    if (!a.tie) W.set('lm_head.weight', tensor(r, [nVocab, d], 0.35));
+    if (!a.tie) W.set('lm_head.weight', tensor(r, [nVocab, d], 0.25));
     return W;
 }
 
