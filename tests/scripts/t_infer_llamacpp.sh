@@ -11,8 +11,8 @@
 # Fixtures are generated here into $B and removed afterwards.
 set -u
 cd "$(dirname "$0")/../.."
-command -v node >/dev/null || { echo "node is not installed"; exit 77; }
-[ -d tests/node_modules/node-llama-cpp ] || { echo "tests/node_modules/node-llama-cpp missing (make deps)"; exit 77; }
+command -v node >/dev/null || { echo "node is not installed"; exit 1; }
+[ -d tests/node_modules/node-llama-cpp ] || { echo "tests/node_modules/node-llama-cpp missing (make deps)"; exit 1; }
 F=$B/infer-fixtures
 S=tests/infer/seqs.jsonl
 rm -rf "$F"; mkdir -p "$F"
