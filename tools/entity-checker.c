@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dk_cli.h"
 #include "dk_dialog.h"
 #include "dk_diag.h"
 #include "dk_jsonl.h"
@@ -59,12 +60,11 @@ static const char usage_text[] =
     "\n"
     "exit status: 0 no errors, 1 the data had errors, 2 usage, I/O or configuration error\n";
 
-enum on_error { ON_ERROR_SKIP, ON_ERROR_KEEP, ON_ERROR_FAIL };
 
 typedef struct options {
     const char   *output, *reject_file, *gazetteer, *report;
     int           schema_only, errors_json, annotate, consistency, build_gazetteer;
-    enum on_error on_error;
+    dk_on_error   on_error;
     int           jobs;
     long          shard_i, shard_n;
     int           shard_by_id;
@@ -106,20 +106,6 @@ static int fail_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static int parse_shard(const char *s, long *i, long *n)
-{
-    char *end;
-    errno = 0;
-    *i = strtol(s, &end, 10);
-    if (errno || end == s || *end != '/')
-        return -1;
-    const char *p = end + 1;
-    *n = strtol(p, &end, 10);
-    if (errno || end == p || *end || *n < 1 || *i < 0 || *i >= *n)
-        return -1;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_SCHEMA = 256, O_ON_ERROR, O_REJECT, O_JSON, O_ANNOTATE, O_CONS, O_GAZ, O_BUILD,
@@ -136,7 +122,6 @@ static int parse_options(int argc, char **argv, options *o)
     };
     *o = (options){ .jobs = 1, .shard_n = 1 };
     int c;
-    char *end;
     opterr = 0; /* getopt's own messages name the full path; ours follow the house form */
     while ((c = getopt_long(argc, argv, ":o:j:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -150,25 +135,20 @@ static int parse_options(int argc, char **argv, options *o)
         case O_BUILD:    o->build_gazetteer = 1; break;
         case O_REPORT:   o->report = optarg; break;
         case O_ON_ERROR:
-            if (strcmp(optarg, "skip") == 0)      o->on_error = ON_ERROR_SKIP;
-            else if (strcmp(optarg, "keep") == 0) o->on_error = ON_ERROR_KEEP;
-            else if (strcmp(optarg, "fail") == 0) o->on_error = ON_ERROR_FAIL;
-            else return fail_usage("--on-error must be skip, keep or fail (got '%s')", optarg);
+            if (dk_cli_parse_on_error(optarg, &o->on_error) != 0)
+                return fail_usage("--on-error must be skip, keep or fail (got '%s')", optarg);
             break;
         case 'j':
-            errno = 0;
-            o->jobs = (int)strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || o->jobs < 1 || o->jobs > 1024)
+            if (dk_cli_parse_jobs(optarg, &o->jobs) != 0)
                 return fail_usage("-j needs a thread count from 1 to 1024 (got '%s')", optarg);
             break;
         case O_SHARD:
-            if (parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
+            if (dk_cli_parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
                 return fail_usage("--shard needs I/N with 0 <= I < N (got '%s')", optarg);
             break;
         case O_SHARD_BY:
-            if (strcmp(optarg, "id") == 0)        o->shard_by_id = 1;
-            else if (strcmp(optarg, "line") == 0) o->shard_by_id = 0;
-            else return fail_usage("--shard-by must be line or id (got '%s')", optarg);
+            if (dk_cli_parse_shard_by(optarg, &o->shard_by_id) != 0)
+                return fail_usage("--shard-by must be line or id (got '%s')", optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -408,12 +388,12 @@ static int emit(state *st, const char *file, const dk_jsonl_line *ln, result *r,
     int rc = 0;
     if (bad && st->reject && (rc = dk_jsonl_writer_line(st->reject, ln->text, ln->len, err)) != 0)
         return rc;
-    if (bad && o->on_error == ON_ERROR_FAIL) {
+    if (bad && o->on_error == DK_ON_ERROR_FAIL) {
         st->stop = ln->lineno;
         st->t.dropped++;
         return 0;
     }
-    if (bad && o->on_error == ON_ERROR_SKIP) {
+    if (bad && o->on_error == DK_ON_ERROR_SKIP) {
         st->t.dropped++;
         return 0;
     }

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "dk_chat.h"
+#include "dk_cli.h"
 #include "dk_dialog.h"
 #include "dk_diag.h"
 #include "dk_jsonl.h"
@@ -75,13 +76,12 @@ static const char usage_text[] =
     "exit status: 0 no errors, 1 the data had errors, 2 usage, I/O or tokenizer error\n";
 
 enum command { CMD_ENCODE, CMD_DECODE, CMD_COUNT, CMD_RENDER };
-enum on_error { ON_ERROR_SKIP, ON_ERROR_KEEP, ON_ERROR_FAIL };
 
 typedef struct options {
     enum command  cmd;
     const char   *tokenizer, *field, *output;
     int           text, no_add_special, skip_special, stats, errors_json, jobs, shard_by_id;
-    enum on_error on_error;
+    dk_on_error   on_error;
     long          shard_i, shard_n;
     int           add_generation_prompt; /* render */
     cJSON        *kwargs;                /* render: template variables, owned */
@@ -128,20 +128,6 @@ static int fail_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static int parse_shard(const char *s, long *i, long *n)
-{
-    char *end;
-    errno = 0;
-    *i = strtol(s, &end, 10);
-    if (errno || end == s || *end != '/')
-        return -1;
-    const char *p = end + 1;
-    *n = strtol(p, &end, 10);
-    if (errno || end == p || *end || *n < 1 || *i < 0 || *i >= *n)
-        return -1;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { O_TEXT = 256, O_NO_ADD, O_SKIP, O_STATS, O_ON_ERROR, O_JSON, O_SHARD, O_SHARD_BY, O_VERSION,
@@ -159,7 +145,6 @@ static int parse_options(int argc, char **argv, options *o)
     };
     *o = (options){ .jobs = 1, .shard_n = 1 };
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "t:f:o:j:h", longopts, NULL)) != -1) {
         switch (c) {
         case 't':       o->tokenizer = optarg; break;
@@ -176,25 +161,20 @@ static int parse_options(int argc, char **argv, options *o)
                 return fail_usage("--kwarg needs NAME=VALUE (got '%s')", optarg);
             break;
         case O_ON_ERROR:
-            if (strcmp(optarg, "skip") == 0)      o->on_error = ON_ERROR_SKIP;
-            else if (strcmp(optarg, "keep") == 0) o->on_error = ON_ERROR_KEEP;
-            else if (strcmp(optarg, "fail") == 0) o->on_error = ON_ERROR_FAIL;
-            else return fail_usage("--on-error must be skip, keep or fail (got '%s')", optarg);
+            if (dk_cli_parse_on_error(optarg, &o->on_error) != 0)
+                return fail_usage("--on-error must be skip, keep or fail (got '%s')", optarg);
             break;
         case 'j':
-            errno = 0;
-            o->jobs = (int)strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || o->jobs < 1 || o->jobs > 1024)
+            if (dk_cli_parse_jobs(optarg, &o->jobs) != 0)
                 return fail_usage("-j needs a thread count from 1 to 1024 (got '%s')", optarg);
             break;
         case O_SHARD:
-            if (parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
+            if (dk_cli_parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
                 return fail_usage("--shard needs I/N with 0 <= I < N (got '%s')", optarg);
             break;
         case O_SHARD_BY:
-            if (strcmp(optarg, "id") == 0)        o->shard_by_id = 1;
-            else if (strcmp(optarg, "line") == 0) o->shard_by_id = 0;
-            else return fail_usage("--shard-by must be line or id (got '%s')", optarg);
+            if (dk_cli_parse_shard_by(optarg, &o->shard_by_id) != 0)
+                return fail_usage("--shard-by must be line or id (got '%s')", optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -746,11 +726,11 @@ static int emit(state *st, const char *file, const dk_jsonl_line *ln, result *r,
         return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
     if (r->diags.n_errors) {
         st->errors += (long)r->diags.n_errors;
-        if (st->opt->on_error == ON_ERROR_FAIL) {
+        if (st->opt->on_error == DK_ON_ERROR_FAIL) {
             st->stop = 1;
             return 0;
         }
-        if (st->opt->on_error == ON_ERROR_SKIP) {
+        if (st->opt->on_error == DK_ON_ERROR_SKIP) {
             st->dropped++;
             return 0;
         }

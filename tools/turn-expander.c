@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "dk_chat.h"
+#include "dk_cli.h"
 #include "dk_dialog.h"
 #include "dk_diag.h"
 #include "dk_expand.h"
@@ -116,20 +117,6 @@ static int parse_long(const char *s, long lo, long *v)
     errno = 0;
     *v = strtol(s, &end, 10);
     return errno || end == s || *end || *v < lo ? -1 : 0;
-}
-
-static int parse_shard(const char *s, long *i, long *n)
-{
-    char *end;
-    errno = 0;
-    *i = strtol(s, &end, 10);
-    if (errno || end == s || *end != '/')
-        return -1;
-    const char *p = end + 1;
-    *n = strtol(p, &end, 10);
-    if (errno || end == p || *end || *n < 1 || *i < 0 || *i >= *n)
-        return -1;
-    return 0;
 }
 
 static int cmp_long(const void *a, const void *b)
@@ -241,18 +228,16 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         }
         case 'j':
-            if (parse_long(optarg, 1, &v) != 0 || v > 1024)
+            if (dk_cli_parse_jobs(optarg, &o->jobs) != 0)
                 return fail_usage("-j needs a thread count from 1 to 1024 (got '%s')", optarg);
-            o->jobs = (int)v;
             break;
         case O_SHARD:
-            if (parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
+            if (dk_cli_parse_shard(optarg, &o->shard_i, &o->shard_n) != 0)
                 return fail_usage("--shard needs I/N with 0 <= I < N (got '%s')", optarg);
             break;
         case O_SHARD_BY:
-            if (strcmp(optarg, "id") == 0)        o->shard_by_id = 1;
-            else if (strcmp(optarg, "line") == 0) o->shard_by_id = 0;
-            else return fail_usage("--shard-by must be line or id (got '%s')", optarg);
+            if (dk_cli_parse_shard_by(optarg, &o->shard_by_id) != 0)
+                return fail_usage("--shard-by must be line or id (got '%s')", optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
