@@ -32,6 +32,7 @@ typedef struct scratch {
     int   *rid, *sel;
     float *rw, *selw;
     size_t scores_per_thread;
+    dk_mm_ws mm;
 } scratch;
 
 static int max_threads(void)
@@ -57,6 +58,7 @@ static void scratch_free(scratch *s)
     free(s->x); free(s->xn); free(s->q); free(s->att); free(s->kt); free(s->vt);
     free(s->g); free(s->u); free(s->moe_out); free(s->router); free(s->xs); free(s->ys);
     free(s->scores); free(s->rid); free(s->sel); free(s->rw); free(s->selw);
+    dk_mm_ws_free(&s->mm);
     memset(s, 0, sizeof *s);
 }
 
@@ -88,8 +90,11 @@ static int scratch_alloc(const dk_model *m, scratch *s, int n, size_t cap)
     s->rw = malloc(nn * ku * 4);
     s->sel = malloc(nn * sizeof(int));
     s->selw = malloc(nn * 4);
+    size_t kmax = d > qd ? d : qd;
+    if (ff > kmax) kmax = ff;
     if (!s->x || !s->xn || !s->q || !s->att || !s->kt || !s->vt || !s->g || !s->u || !s->moe_out || !s->router ||
-        !s->xs || !s->ys || !s->scores || !s->rid || !s->rw || !s->sel || !s->selw) {
+        !s->xs || !s->ys || !s->scores || !s->rid || !s->rw || !s->sel || !s->selw ||
+        dk_mm_ws_init(&s->mm, n > 0 ? n : 1, (int64_t)kmax)) {
         scratch_free(s);
         return DK_ENOMEM;
     }
@@ -161,21 +166,21 @@ static float silu(float x)
 
 /* y = down(silu(gate(x)) * up(x)) for n rows of x. */
 static void swiglu_ffn(const dk_tensor *wg, const dk_tensor *wu, const dk_tensor *wd, const float *x, int n,
-                       float *g, float *u, float *y)
+                       float *g, float *u, float *y, const dk_mm_ws *ws)
 {
     int64_t ff = wg->rows;
-    dk_matmul(x, n, wg, g);
-    dk_matmul(x, n, wu, u);
+    dk_matmul(x, n, wg, g, ws);
+    dk_matmul(x, n, wu, u, ws);
     for (size_t i = 0; i < (size_t)n * (size_t)ff; i++)
         g[i] = silu(g[i]) * u[i];
-    dk_matmul(g, n, wd, y);
+    dk_matmul(g, n, wd, y, ws);
 }
 
 static void moe_ffn(const dk_model *m, const dk_layer *L, const float *xn, int n, scratch *s, float *out)
 {
     const dk_hparams *hp = &m->hp;
     int d = hp->n_embd, ne = hp->n_expert, ku = hp->n_expert_used;
-    dk_matmul(xn, n, &L->gate_inp, s->router);
+    dk_matmul(xn, n, &L->gate_inp, s->router, &s->mm);
     for (int t = 0; t < n; t++)
         dk_moe_route(s->router + (size_t)t * ne, ne, ku, hp->norm_topk, hp->routed_scale, s->rid + (size_t)t * ku,
                      s->rw + (size_t)t * ku);
@@ -192,7 +197,7 @@ static void moe_ffn(const dk_model *m, const dk_layer *L, const float *xn, int n
                 }
         if (!cnt)
             continue;
-        swiglu_ffn(&L->exp_gate[e], &L->exp_up[e], &L->exp_down[e], s->xs, cnt, s->g, s->u, s->ys);
+        swiglu_ffn(&L->exp_gate[e], &L->exp_up[e], &L->exp_down[e], s->xs, cnt, s->g, s->u, s->ys, &s->mm);
         for (int c = 0; c < cnt; c++) {
             float *o = out + (size_t)s->sel[c] * d;
             const float *y = s->ys + (size_t)c * d;
@@ -201,7 +206,7 @@ static void moe_ffn(const dk_model *m, const dk_layer *L, const float *xn, int n
         }
     }
     if (L->has_shared) {
-        swiglu_ffn(&L->sh_gate, &L->sh_up, &L->sh_down, xn, n, s->g, s->u, s->ys);
+        swiglu_ffn(&L->sh_gate, &L->sh_up, &L->sh_down, xn, n, s->g, s->u, s->ys, &s->mm);
         for (size_t i = 0; i < (size_t)n * d; i++)
             out[i] += s->ys[i];
     }
@@ -223,9 +228,9 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
         float *kc = c->k + (size_t)l * c->cap * kvd, *vc = c->v + (size_t)l * c->cap * kvd;
         for (int t = 0; t < n; t++)
             rmsnorm(s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps, s->xn + (size_t)t * d);
-        dk_matmul(s->xn, n, &L->wq, s->q);
-        dk_matmul(s->xn, n, &L->wk, s->kt);
-        dk_matmul(s->xn, n, &L->wv, s->vt);
+        dk_matmul(s->xn, n, &L->wq, s->q, &s->mm);
+        dk_matmul(s->xn, n, &L->wk, s->kt, &s->mm);
+        dk_matmul(s->xn, n, &L->wv, s->vt, &s->mm);
         add_bias(s->q, L->bq, n, (int)qd);
         add_bias(s->kt, L->bk, n, (int)kvd);
         add_bias(s->vt, L->bv, n, (int)kvd);
@@ -277,7 +282,7 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
                     o[i] += p * v[i];
             }
         }
-        dk_matmul(s->att, n, &L->wo, s->xs);
+        dk_matmul(s->att, n, &L->wo, s->xs, &s->mm);
         for (size_t i = 0; i < (size_t)n * d; i++)
             s->x[i] += s->xs[i];
         for (int t = 0; t < n; t++)
@@ -285,7 +290,7 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
         if (L->is_moe) {
             moe_ffn(m, L, s->xn, n, s, s->moe_out);
         } else {
-            swiglu_ffn(&L->ffn_gate, &L->ffn_up, &L->ffn_down, s->xn, n, s->g, s->u, s->moe_out);
+            swiglu_ffn(&L->ffn_gate, &L->ffn_up, &L->ffn_down, s->xn, n, s->g, s->u, s->moe_out, &s->mm);
         }
         for (size_t i = 0; i < (size_t)n * d; i++)
             s->x[i] += s->moe_out[i];
@@ -384,7 +389,7 @@ static int cpu_score(dk_model *m, const dk_score_batch *b, const dk_score_opts *
             int nr = nl - r0 < LOGIT_ROWS ? nl - r0 : LOGIT_ROWS;
             for (int r = 0; r < nr; r++)
                 memcpy(s.xn + (size_t)r * d, h + (size_t)lrow[r0 + r] * d, (size_t)d * 4);
-            dk_matmul(s.xn, nr, &m->output, logits);
+            dk_matmul(s.xn, nr, &m->output, logits, &s.mm);
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < nr; r++) {
                 size_t j = base + (size_t)lrow[r0 + r];
@@ -455,7 +460,7 @@ static int cpu_generate(dk_model *m, const int32_t *prompt, size_t n_prompt, con
     }
     size_t at = n_prompt;
     for (;;) {
-        dk_matmul(h + (size_t)last * d, 1, &m->output, logits);
+        dk_matmul(h + (size_t)last * d, 1, &m->output, logits, &s.mm);
         int32_t next = argmax(logits, nv);
         if (res->n_new == 0)
             res->ttft_s = now_s() - t0;

@@ -189,12 +189,24 @@ const char *dk_model_keep_name(dk_model *m, const char *name);
 float *dk_model_alloc_f32(dk_model *m, size_t n);
 
 /* ---- numeric kernels (dk_kernels.c), run-time ISA choice ---- */
-/* Y[i][r] = sum_k X[i][k] * W[r][k] for i < n, r in [r0, r1); X is n x W->cols
- * (row stride ldx floats), Y has row stride ldy. Single-threaded: callers split rows. */
-void dk_matmul_rows(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0,
-                    int64_t r1, float *Y, size_t ldy);
-/* The whole product, split over OpenMP threads by blocks of rows of W. */
-void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y);
+#define DK_MR 6      /* rows of a register tile (tokens or weight rows, see dk_kernels.c) */
+
+/* The matrix product's scratch, sized once for the largest product a caller runs:
+ * at most n_max tokens, k_max inputs, and the OpenMP thread count at init. */
+typedef struct dk_mm_ws {
+    float  *p;
+    int     n_max, n_thr;
+    int64_t k_max;
+    size_t  xp_floats, thr_floats;
+} dk_mm_ws;
+int  dk_mm_ws_init(dk_mm_ws *ws, int n_max, int64_t k_max);   /* 0 or DK_ENOMEM */
+void dk_mm_ws_free(dk_mm_ws *ws);                             /* NULL and zeroed are safe */
+
+/* Y[i][r] = sum_k X[i][k] * W[r][k] for i < n, all rows r of W; X is n x W->cols,
+ * Y is n x W->rows, both contiguous. OpenMP threads split the rows of W. Every output
+ * is one chain of fused multiply-adds over k in order, so it does not depend on n,
+ * the other tokens, the thread count or the instruction set (batch invariance). */
+void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_ws *ws);
 /* Row r of W as f32 (the embedding lookup). */
 void dk_tensor_row_f32(const dk_tensor *W, int64_t r, float *out);
 /* Converts n values of a 1-D tensor's data to f32. */

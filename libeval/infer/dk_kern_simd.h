@@ -1,130 +1,99 @@
-/* dk_kern_simd.h: the matrix-product kernel body, included by dk_kernels.c once per
- * instruction set with these macros defined (this is not a public header):
+/* dk_kern_simd.h: the register-tile kernel and the weight conversion, included by
+ * dk_kernels.c once per instruction set with these macros defined (not a public header):
  *   SFX            name suffix (avx512, avx2)
  *   ATTR           the function attribute that enables the instruction set
  *   V, VW          vector type and its width in floats
- *   VZERO, VLOAD(p), VFMA(a,b,c) (= a*b + c), VMUL, VSET1, VHSUM(v)
+ *   VZERO, VLOAD(p), VSTORE(p,v), VFMA(a,b,c) (= a*b + c, one rounding), VBCAST(p), VMUL, VSET1
  *   LW_F16(p), LW_BF16(p), LW_Q8(p)   VW weights as floats (p: uint16 / int8 pointer)
- *   NT_MAX, NR     the register tile: NT_MAX tokens x NR weight rows
- * Invariant: every output is the dot product of one X row and one W row summed in
- * the same order whatever the tile, n or the thread split, so a token's result never
- * depends on the other tokens of the batch (batch invariance).
+ *   NT             vectors of lanes in a tile: a tile is DK_MR broadcast rows x NT*VW lanes
+ *   ISA_NAME       the name dk_kernels_isa reports
+ * Invariant: every output lane is a chain of fused multiply-adds over k = 0, 1, ...
+ * in order, exactly what the portable path computes with fmaf, so the result of one
+ * (token, row) pair depends neither on the tile, the batch, the thread split nor the
+ * instruction set.
  */
 #define CAT2(a, b) a##_##b
 #define CAT(a, b) CAT2(a, b)
 #define FN(name) CAT(name, SFX)
+#define TGW (NT * VW)
 
-static inline ATTR __attribute__((always_inline)) V FN(loadw)(dk_dtype dt, const uint8_t *row, int64_t kk)
+/* c[r][0..TGW) (+)= sum over k of b[r][k] * xp[k][lane]; mr is a constant at each call. */
+static inline ATTR __attribute__((always_inline)) void FN(tile)(const float *xp, const float *const *b, int kc,
+                                                                 float *c, int first, const int mr)
 {
+    V acc[DK_MR][NT];
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NT; v++)
+            acc[r][v] = first ? VZERO : VLOAD(c + r * TGW + v * VW);
+    for (int k = 0; k < kc; k++) {
+        V x[NT];
+#pragma GCC unroll 8
+        for (int v = 0; v < NT; v++)
+            x[v] = VLOAD(xp + (size_t)k * TGW + v * VW);
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            V w = VBCAST(b[r] + k);
+#pragma GCC unroll 8
+            for (int v = 0; v < NT; v++)
+                acc[r][v] = VFMA(w, x[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NT; v++)
+            VSTORE(c + r * TGW + v * VW, acc[r][v]);
+}
+
+static ATTR void FN(kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr)
+{
+    switch (mr) {
+    case 1: FN(tile)(xp, b, kc, c, first, 1); break;
+    case 2: FN(tile)(xp, b, kc, c, first, 2); break;
+    case 3: FN(tile)(xp, b, kc, c, first, 3); break;
+    case 4: FN(tile)(xp, b, kc, c, first, 4); break;
+    case 5: FN(tile)(xp, b, kc, c, first, 5); break;
+    default: FN(tile)(xp, b, kc, c, first, DK_MR); break;
+    }
+}
+
+/* dst[0..n) = row[k0..k0+n) as f32; k0 and n are multiples of 32 for Q8_0 (rows are
+ * whole blocks), and the conversions are exact, so this equals dk_wscalar. */
+static ATTR void FN(conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst)
+{
+    int k = 0;
     switch (dt) {
-    case DK_DT_F32: return VLOAD((const float *)row + kk);
-    case DK_DT_F16: return LW_F16((const uint16_t *)row + kk);
-    case DK_DT_BF16: return LW_BF16((const uint16_t *)row + kk);
-    default: {
-        const uint8_t *blk = row + (size_t)(kk / DK_Q8_0_BLOCK) * DK_Q8_0_BYTES;
-        uint16_t hs;
-        memcpy(&hs, blk, 2);
-        return VMUL(LW_Q8((const int8_t *)(blk + 2 + kk % DK_Q8_0_BLOCK)), VSET1(dk_f16_to_f32(hs)));
-    }
-    }
-}
-
-/* One tile: nt tokens x nr rows, full k. dt is a constant at each call site so the
- * switch in loadw folds away. */
-static inline ATTR __attribute__((always_inline)) void FN(tile)(dk_dtype dt, const float *X, size_t ldx,
-    const uint8_t *W, size_t rb, int64_t k, float *Y, size_t ldy, const int nt, const int nr)
-{
-    V acc[NT_MAX][NR];
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++)
-            acc[t][r] = VZERO;
-    int64_t kv = k / VW * VW;
-    for (int64_t kk = 0; kk < kv; kk += VW) {
-        V w[NR];
-        for (int r = 0; r < nr; r++)
-            w[r] = FN(loadw)(dt, W + (size_t)r * rb, kk);
-        for (int t = 0; t < nt; t++) {
-            V x = VLOAD(X + (size_t)t * ldx + kk);
-            for (int r = 0; r < nr; r++)
-                acc[t][r] = VFMA(x, w[r], acc[t][r]);
+    case DK_DT_F32:
+        memcpy(dst, (const float *)row + k0, (size_t)n * 4);
+        return;
+    case DK_DT_F16:
+        for (; k + VW <= n; k += VW)
+            VSTORE(dst + k, LW_F16((const uint16_t *)row + k0 + k));
+        break;
+    case DK_DT_BF16:
+        for (; k + VW <= n; k += VW)
+            VSTORE(dst + k, LW_BF16((const uint16_t *)row + k0 + k));
+        break;
+    case DK_DT_Q8_0:
+        for (; k + DK_Q8_0_BLOCK <= n; k += DK_Q8_0_BLOCK) {
+            const uint8_t *blk = row + (size_t)((k0 + k) / DK_Q8_0_BLOCK) * DK_Q8_0_BYTES;
+            uint16_t hs;
+            memcpy(&hs, blk, 2);
+            V d = VSET1(dk_f16_to_f32(hs));
+            for (int j = 0; j < DK_Q8_0_BLOCK; j += VW)
+                VSTORE(dst + k + j, VMUL(LW_Q8((const int8_t *)(blk + 2 + j)), d));
         }
+        break;
     }
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++) {
-            float s = VHSUM(acc[t][r]);
-            for (int64_t kk = kv; kk < k; kk++)
-                s += X[(size_t)t * ldx + kk] * dk_wscalar(dt, W + (size_t)r * rb, kk);
-            Y[(size_t)t * ldy + r] = s;
-        }
+    for (; k < n; k++)
+        dst[k] = dk_wscalar(dt, row, k0 + k);
 }
 
-#define NTC(k) ((k) < NT_MAX ? (k) : NT_MAX)
-#define TILE_CASES(DT, NRV)                                                                 \
-    switch (nt) {                                                                           \
-    case 1: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, 1, NRV); break; \
-    case 2: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, NTC(2), NRV); break; \
-    case 3: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, NTC(3), NRV); break; \
-    case 4: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, NTC(4), NRV); break; \
-    case 5: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, NTC(5), NRV); break; \
-    default: FN(tile)(DT, X + (size_t)i * ldx, ldx, Wr, rb, k, Y + (size_t)i * ldy + r, ldy, NT_MAX, NRV); break; \
-    }
+static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv) };
 
-#define MM_BODY(DT)                                                                         \
-    for (int64_t r = r0; r < r1;) {                                                         \
-        const uint8_t *Wr = W->data + (size_t)r * rb;                                      \
-        int full = r1 - r >= NR;                                                            \
-        for (int i = 0; i < n; i += NT_MAX) {                                               \
-            int nt = n - i < NT_MAX ? n - i : NT_MAX;                                       \
-            if (full) { TILE_CASES(DT, NR) } else { TILE_CASES(DT, 1) }                     \
-        }                                                                                   \
-        r += full ? NR : 1;                                                                 \
-    }
-
-static ATTR void FN(mm_f32)(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1,
-                            float *Y, size_t ldy)
-{
-    size_t rb = W->row_bytes;
-    int64_t k = W->cols;
-    MM_BODY(DK_DT_F32)
-}
-
-static ATTR void FN(mm_f16)(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1,
-                            float *Y, size_t ldy)
-{
-    size_t rb = W->row_bytes;
-    int64_t k = W->cols;
-    MM_BODY(DK_DT_F16)
-}
-
-static ATTR void FN(mm_bf16)(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1,
-                             float *Y, size_t ldy)
-{
-    size_t rb = W->row_bytes;
-    int64_t k = W->cols;
-    MM_BODY(DK_DT_BF16)
-}
-
-static ATTR void FN(mm_q8)(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1,
-                           float *Y, size_t ldy)
-{
-    size_t rb = W->row_bytes;
-    int64_t k = W->cols;
-    MM_BODY(DK_DT_Q8_0)
-}
-
-static void FN(mm)(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1, float *Y, size_t ldy)
-{
-    switch (W->dt) {
-    case DK_DT_F32: FN(mm_f32)(X, ldx, n, W, r0, r1, Y, ldy); break;
-    case DK_DT_F16: FN(mm_f16)(X, ldx, n, W, r0, r1, Y, ldy); break;
-    case DK_DT_BF16: FN(mm_bf16)(X, ldx, n, W, r0, r1, Y, ldy); break;
-    case DK_DT_Q8_0: FN(mm_q8)(X, ldx, n, W, r0, r1, Y, ldy); break;
-    }
-}
-
-#undef TILE_CASES
-#undef NTC
-#undef MM_BODY
+#undef TGW
 #undef FN
 #undef CAT
 #undef CAT2

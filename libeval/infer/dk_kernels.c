@@ -5,6 +5,7 @@
  */
 #include "dk_infer.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,156 +71,279 @@ void dk_tensor_row_f32(const dk_tensor *W, int64_t r, float *out)
     dk_convert_f32(W->dt, W->data + (size_t)r * W->row_bytes, W->cols, out);
 }
 
-/* Portable path: the same summation order as a 1-wide vector. */
-static void mm_scalar(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1, float *Y,
-                      size_t ldy)
+/* One instruction set: its tile width in lanes, its tile kernel and its conversion. */
+typedef struct dk_isa {
+    const char *name;
+    int tg;
+    void (*kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr);
+    void (*conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst);
+} dk_isa;
+
+/* Portable path: the same chains of fused multiply-adds as the vector paths. */
+#define TG_SCALAR 8
+static void kern_scalar(const float *xp, const float *const *b, int kc, float *c, int first, int mr)
 {
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = W->data + (size_t)r * W->row_bytes;
-        for (int i = 0; i < n; i++) {
-            const float *x = X + (size_t)i * ldx;
-            float s = 0;
-            for (int64_t k = 0; k < W->cols; k++)
-                s += x[k] * dk_wscalar(W->dt, row, k);
-            Y[(size_t)i * ldy + r] = s;
+    for (int r = 0; r < mr; r++)
+        for (int l = 0; l < TG_SCALAR; l++) {
+            float s = first ? 0.0f : c[r * TG_SCALAR + l];
+            for (int k = 0; k < kc; k++)
+                s = fmaf(b[r][k], xp[k * TG_SCALAR + l], s);
+            c[r * TG_SCALAR + l] = s;
         }
-    }
 }
+
+static void conv_scalar(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst)
+{
+    for (int k = 0; k < n; k++)
+        dst[k] = dk_wscalar(dt, row, k0 + k);
+}
+
+static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-/* ---- AVX-512 ---- */
+/* ---- AVX-512: 6 rows x 64 lanes, 24 accumulators of 32 registers ---- */
 #define SFX avx512
+#define ISA_NAME "avx512"
 #define ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define V __m512
 #define VW 16
 #define VZERO _mm512_setzero_ps()
 #define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VSET1(x) _mm512_set1_ps(x)
-#define VHSUM(v) _mm512_reduce_add_ps(v)
+#define VBCAST(p) _mm512_set1_ps(*(p))
 #define LW_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define LW_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32( \
         _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
 #define LW_Q8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
-#define NT_MAX 6
-#define NR 4
+#define NT 4
 #include "dk_kern_simd.h"
 #undef SFX
+#undef ISA_NAME
 #undef ATTR
 #undef V
 #undef VW
 #undef VZERO
 #undef VLOAD
+#undef VSTORE
 #undef VFMA
 #undef VMUL
 #undef VSET1
-#undef VHSUM
+#undef VBCAST
 #undef LW_F16
 #undef LW_BF16
 #undef LW_Q8
-#undef NT_MAX
-#undef NR
+#undef NT
 
-/* ---- AVX2 + FMA + F16C ---- */
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+/* ---- AVX2 + FMA + F16C: 6 rows x 16 lanes, 12 accumulators of 16 registers ---- */
 #define SFX avx2
+#define ISA_NAME "avx2"
 #define ATTR __attribute__((target("avx2,fma,f16c")))
 #define V __m256
 #define VW 8
 #define VZERO _mm256_setzero_ps()
 #define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VSET1(x) _mm256_set1_ps(x)
-#define VHSUM(v) hsum256(v)
+#define VBCAST(p) _mm256_broadcast_ss(p)
 #define LW_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define LW_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
         _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
 #define LW_Q8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
-#define NT_MAX 3
-#define NR 3
+#define NT 2
 #include "dk_kern_simd.h"
 #define DK_HAVE_X86 1
 #endif
 
-typedef void (*mm_fn)(const float *, size_t, int, const dk_tensor *, int64_t, int64_t, float *, size_t);
-
-static mm_fn chosen;
-static const char *chosen_name;
+static const dk_isa *chosen;
 
 static void choose(void)
 {
     if (chosen)
         return;
     const char *force = getenv("DK_SIMD");
-    mm_fn f = mm_scalar;
-    const char *name = "scalar";
+    const dk_isa *f = &isa_scalar;
 #ifdef DK_HAVE_X86
     __builtin_cpu_init();
     int force_scalar = force && !strcmp(force, "scalar");
     int force_avx2 = force && !strcmp(force, "avx2");
-    if (!force_scalar && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        f = mm_avx2;
-        name = "avx2";
-    }
+    if (!force_scalar && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        f = &isa_avx2;
     if (!force_scalar && !force_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-        f = mm_avx512;
-        name = "avx512";
-    }
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        f = &isa_avx512;
 #else
     (void)force;
 #endif
-    chosen_name = name;
     chosen = f;
 }
 
 const char *dk_kernels_isa(void)
 {
     choose();
-    return chosen_name;
+    return chosen->name;
 }
 
-void dk_matmul_rows(const float *X, size_t ldx, int n, const dk_tensor *W, int64_t r0, int64_t r1, float *Y,
-                    size_t ldy)
+/* The product is tiled BLIS-style with k in chunks of KC. Many tokens (n >= DK_MR):
+ * the tokens are packed transposed into panels of tg lanes (xp[group][k][lane]), and
+ * a thread takes RB rows of W at a time, converts a KC-chunk of them to f32 once and
+ * sweeps it over every panel. Few tokens (decoding): the roles swap, tg rows of W are
+ * converted and transposed into the panel and the tokens are broadcast, so the same
+ * kernel, and the same chains of multiply-adds, serve both. */
+#define KC 256
+#define RB (4 * DK_MR)
+#define KCP (KC + 16)     /* row stride of converted rows: avoids cache-set aliasing */
+#define ALIGN16(x) (((x) + 15) & ~(size_t)15)
+
+static size_t per_thread_floats(int tg, int n_max)
 {
-    choose();
-    chosen(X, ldx, n, W, r0, r1, Y, ldy);
+    size_t ng = ((size_t)n_max + (size_t)tg - 1) / (size_t)tg;
+    size_t big = ALIGN16((size_t)RB * KC) + ALIGN16(ng * RB * (size_t)tg);
+    size_t small = ALIGN16((size_t)KC * tg) + ALIGN16((size_t)tg * KCP) + ALIGN16((size_t)DK_MR * tg);
+    return big > small ? big : small;
 }
 
-/* Tokens in blocks (their activations stay in cache while a thread's rows stream
- * past), rows of W split between threads in contiguous ranges of whole tiles. */
-#define TOK_BLOCK 64
-#define ROW_CHUNK 16
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
-void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y)
+static int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int dk_mm_ws_init(dk_mm_ws *ws, int n_max, int64_t k_max)
 {
     choose();
-    int64_t rows = W->rows, k = W->cols;
-    int64_t n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
-    for (int i0 = 0; i0 < n; i0 += TOK_BLOCK) {
-        int nb = n - i0 < TOK_BLOCK ? n - i0 : TOK_BLOCK;
-        const float *Xb = X + (size_t)i0 * (size_t)k;
-        float *Yb = Y + (size_t)i0 * (size_t)rows;
-        if (n_chunks * nb * k < 32768) {
-            chosen(Xb, (size_t)k, nb, W, 0, rows, Yb, (size_t)rows);
-            continue;
+    memset(ws, 0, sizeof *ws);
+    int tg = chosen->tg;
+    size_t ng = ((size_t)n_max + (size_t)tg - 1) / (size_t)tg;
+    ws->n_max = n_max;
+    ws->k_max = k_max;
+    ws->n_thr = max_threads();
+    ws->xp_floats = ALIGN16(ng * (size_t)tg * (size_t)k_max);
+    ws->thr_floats = per_thread_floats(tg, n_max);
+    size_t bytes = (ws->xp_floats + ws->thr_floats * (size_t)ws->n_thr) * 4;
+    ws->p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    return ws->p ? 0 : DK_ENOMEM;
+}
+
+void dk_mm_ws_free(dk_mm_ws *ws)
+{
+    if (!ws)
+        return;
+    free(ws->p);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* Below this many multiply-adds a product runs on one thread. */
+#define PAR_MIN 200000.0
+
+static void mm_many(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_ws *ws)
+{
+    const dk_isa *isa = chosen;
+    int tg = isa->tg, ng = (n + tg - 1) / tg;
+    int64_t K = W->cols, N = W->rows, nb = (N + RB - 1) / RB;
+    float *xp = ws->p;
+    for (int g = 0; g < ng; g++)
+        for (int l = 0; l < tg; l++) {
+            int t = g * tg + l;
+            float *dst = xp + (size_t)g * K * tg + l;
+            if (t < n) {
+                const float *x = X + (size_t)t * K;
+                for (int64_t k = 0; k < K; k++)
+                    dst[k * tg] = x[k];
+            } else {
+                for (int64_t k = 0; k < K; k++)
+                    dst[k * tg] = 0;
+            }
         }
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < n_chunks; c++) {
-            int64_t r0 = c * ROW_CHUNK, r1 = r0 + ROW_CHUNK < rows ? r0 + ROW_CHUNK : rows;
-            chosen(Xb, (size_t)k, nb, W, r0, r1, Yb, (size_t)rows);
+#pragma omp parallel for schedule(static) if (nb > 1 && (double)n * N * K >= PAR_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        float *wbuf = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
+        float *cbuf = wbuf + ALIGN16((size_t)RB * KC);
+        int64_t r0 = blk * RB;
+        int nr = N - r0 < RB ? (int)(N - r0) : RB;
+        const float *rows[RB];
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? (int)(K - k0) : KC;
+            for (int i = 0; i < nr; i++) {
+                const uint8_t *src = W->data + (size_t)(r0 + i) * W->row_bytes;
+                if (W->dt == DK_DT_F32) {
+                    rows[i] = (const float *)src + k0;
+                } else {
+                    isa->conv(W->dt, src, k0, kc, wbuf + (size_t)i * KC);
+                    rows[i] = wbuf + (size_t)i * KC;
+                }
+            }
+            for (int g = 0; g < ng; g++)
+                for (int i = 0; i < nr; i += DK_MR)
+                    isa->kern(xp + ((size_t)g * K + k0) * tg, rows + i, kc, cbuf + ((size_t)g * RB + i) * tg, k0 == 0,
+                              nr - i < DK_MR ? nr - i : DK_MR);
+        }
+        for (int t = 0; t < n; t++) {
+            const float *c = cbuf + (size_t)(t / tg) * RB * tg + t % tg;
+            float *y = Y + (size_t)t * N + r0;
+            for (int i = 0; i < nr; i++)
+                y[i] = c[(size_t)i * tg];
         }
     }
+}
+
+static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_ws *ws)
+{
+    const dk_isa *isa = chosen;
+    int tg = isa->tg;
+    int64_t K = W->cols, N = W->rows, ng = (N + tg - 1) / tg;
+#pragma omp parallel for schedule(static) if (ng > 1 && (double)n * N * K >= PAR_MIN)
+    for (int64_t g = 0; g < ng; g++) {
+        float *panel = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
+        float *conv = panel + ALIGN16((size_t)KC * tg);
+        float *c = conv + ALIGN16((size_t)tg * KCP);
+        int64_t r0 = g * tg;
+        int nr = N - r0 < tg ? (int)(N - r0) : tg;
+        const float *b[DK_MR];
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? (int)(K - k0) : KC;
+            for (int i = 0; i < nr; i++)
+                isa->conv(W->dt, W->data + (size_t)(r0 + i) * W->row_bytes, k0, kc, conv + (size_t)i * KCP);
+            for (int k = 0; k < kc; k++)
+                for (int l = 0; l < tg; l++)
+                    panel[(size_t)k * tg + l] = l < nr ? conv[(size_t)l * KCP + k] : 0.0f;
+            for (int t = 0; t < n; t++)
+                b[t] = X + (size_t)t * K + k0;
+            isa->kern(panel, b, kc, c, k0 == 0, n);
+        }
+        for (int t = 0; t < n; t++)
+            memcpy(Y + (size_t)t * N + r0, c + (size_t)t * tg, (size_t)nr * 4);
+    }
+}
+
+void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_ws *ws)
+{
+    choose();
+    assert(ws->p && n <= ws->n_max && W->cols <= ws->k_max && max_threads() <= ws->n_thr);
+    if (n <= 0)
+        return;
+    if (n < DK_MR)
+        mm_few(X, n, W, Y, ws);
+    else
+        mm_many(X, n, W, Y, ws);
 }
 
 double dk_logsumexp(const float *x, int64_t n)

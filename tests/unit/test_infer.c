@@ -75,16 +75,18 @@ static void test_matmul_types(void)
                 s += (double)x[i * K + k] * wf[r * K + k];
             want[i * ROWS + r] = (float)s;
         }
+    dk_mm_ws ws;
+    DK_CHECK_INT(dk_mm_ws_init(&ws, 2, 64), 0);
     dk_tensor t = { DK_DT_F32, K, ROWS, (const uint8_t *)wf, K * 4 };
-    dk_matmul(x, 2, &t, y);
+    dk_matmul(x, 2, &t, y, &ws);
     for (int i = 0; i < 2 * ROWS; i++)
         DK_CHECK_NEAR(y[i], want[i], 1e-4);
     t = (dk_tensor){ DK_DT_F16, K, ROWS, (const uint8_t *)wh, K * 2 };
-    dk_matmul(x, 2, &t, y);
+    dk_matmul(x, 2, &t, y, &ws);
     for (int i = 0; i < 2 * ROWS; i++)
         DK_CHECK_NEAR(y[i], want[i], 1e-4);
     t = (dk_tensor){ DK_DT_BF16, K, ROWS, (const uint8_t *)wb, K * 2 };
-    dk_matmul(x, 2, &t, y);
+    dk_matmul(x, 2, &t, y, &ws);
     for (int i = 0; i < 2 * ROWS; i++)
         DK_CHECK_NEAR(y[i], want[i], 1e-4);
     /* Q8_0: one block of 32, scale 0.5 (f16 0x3800), values 1..32: sum 0.5 * 528 = 264
@@ -97,8 +99,9 @@ static void test_matmul_types(void)
     float ones[64];
     for (int i = 0; i < 64; i++) ones[i] = 1;
     t = (dk_tensor){ DK_DT_Q8_0, 64, 1, q, 2 * DK_Q8_0_BYTES };
-    dk_matmul(ones, 1, &t, y);
+    dk_matmul(ones, 1, &t, y, &ws);
     DK_CHECK_NEAR(y[0], 264 - 32, 1e-5);
+    dk_mm_ws_free(&ws);
 }
 
 static void test_logsumexp(void)
