@@ -224,7 +224,7 @@ typedef struct state {
 } state;
 
 typedef struct seq {
-    char    *id_json;    /* the "id" value as JSON, "null" when absent */
+    char    *id_json;    /* the "id" value as JSON */
     int32_t *ids;
     size_t   n;
     int      ok;
@@ -315,7 +315,7 @@ static int ids_from_array(state *st, const dk_jsonl_line *ln, const cJSON *ids, 
     int i = 0;
     for (const cJSON *x = ids->child; x; x = x->next, i++) {
         double v = x->valuedouble;
-        if (!cJSON_IsNumber(x) || v != (double)(long long)v || v < 0 || v >= n_vocab) {
+        if (!cJSON_IsNumber(x) || !(v >= 0 && v < n_vocab) || v != (double)(int32_t)v) {
             char ptr[32];
             snprintf(ptr, sizeof ptr, "/ids/%d", i);
             return dk_diag_add(dl, DK_SEV_ERROR, "E_TOKEN_RANGE", ln->lineno, NULL, -1, ptr,
@@ -343,8 +343,13 @@ static int parse_line(state *st, const dk_jsonl_line *ln, seq *s, dk_diag_list *
         rc = dk_diag_add(dl, DK_SEV_ERROR, "E_NOT_OBJECT", ln->lineno, NULL, -1, "", "line is not a JSON object");
         goto out;
     }
+    /* Without an id a skipped line would shift every later result unnoticed. */
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    s->id_json = id ? cJSON_PrintUnformatted(id) : strdup("null");
+    if (!id) {
+        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_ID", ln->lineno, NULL, -1, "", "line has no \"id\"");
+        goto out;
+    }
+    s->id_json = cJSON_PrintUnformatted(id);
     if (!s->id_json) {
         rc = dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
         goto out;
@@ -610,7 +615,8 @@ int main(int argc, char **argv)
         rc = run_file(&st, n_files ? files[i] : NULL, &err);
     if (rc == 0) {
         if (st.errors)
-            fprintf(stderr, TOOL ": %ld lines had errors and were skipped\n", st.errors);
+            fprintf(stderr, TOOL ": %ld %s skipped\n", st.errors,
+                    st.errors == 1 ? "line had errors and was" : "lines had errors and were");
         status = st.errors ? 1 : 0;
         rc = dk_jsonl_writer_close(st.out, &err);
         st.out = NULL;

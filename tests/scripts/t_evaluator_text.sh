@@ -133,7 +133,7 @@ printf '{"id": 1, "text": ""}\n{"id": 2, "text": "Hi"}\n' >"$w/gen-bad.jsonl"
 st=$?
 [ $st = 1 ] || problem "generate, empty text: status $st, want 1"
 printf '%s\n' "$w/gen-bad.jsonl:1: error: [E_IDS] /text: generate needs at least one token" \
-    "evaluator: 1 lines had errors and were skipped" >"$w/want.err"
+    "evaluator: 1 line had errors and was skipped" >"$w/want.err"
 cmp -s "$w/want.err" "$w/got.err" || { problem "generate, empty text: stderr differs"; diff "$w/want.err" "$w/got.err"; }
 grep -q '^{"id":2,"ids":\[13048\],"new_ids":\[' "$w/got.out" && [ "$(wc -l <"$w/got.out")" = 1 ] ||
     { problem "generate, empty text: the good line is not written as expected"; cat "$w/got.out"; }
