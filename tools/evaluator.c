@@ -3,6 +3,12 @@
  *   evaluator logprobs --model PATH   lines {"id", "ids"} in; {"id", "logprobs", "top"} out
  *   evaluator generate --model PATH   lines {"id", "ids"} in; {"id", "new_ids", timings} out
  *
+ * A line may give "text" instead of "ids" when the model is a folder holding a
+ * tokenizer.json: it is encoded as `tokenizer encode` does by default (the
+ * post-processor applied), and the output line then carries the "ids" it scored, so the
+ * log-probs can be aligned to tokens. The tokenizer is loaded at the first "text" line,
+ * so "ids" input never pays for it (nor fails on a tokenizer.json we cannot run).
+ *
  * Lines are read in batches; the sequences of a batch go to the model in calls of at
  * most --batch-tokens tokens (packed, no padding) and results are written in input
  * order. Scores do not depend on -j or on the batching (the core is batch-invariant),
@@ -17,12 +23,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "dk_diag.h"
 #include "dk_jsonl.h"
 #include "dk_model.h"
+#include "dk_tokenizer.h"
 #include "dk_version.h"
 
 #define TOOL "evaluator"
@@ -34,6 +43,11 @@ static const char usage_text[] =
     "       evaluator generate --model PATH [OPTIONS] [FILE...]\n"
     "Runs a Qwen2/Qwen3/Llama/DeepSeek(-MoE)/Qwen3-MoE model (a Hugging Face folder with\n"
     "config.json and safetensors, or a GGUF file) over JSON Lines {\"id\": ..., \"ids\": [...]}.\n"
+    "A line may give {\"id\": ..., \"text\": \"...\"} instead when the model folder holds a\n"
+    "tokenizer.json: the text is encoded as `tokenizer encode` does by default (the\n"
+    "post-processor's special tokens added: none for Qwen and DeepSeek; tokenizer_config.json's\n"
+    "add_bos_token is not applied, as Hugging Face tokenizers does not), and the output line\n"
+    "also carries those \"ids\" (after \"id\"). GGUF files take \"ids\" only.\n"
     "  logprobs: writes {\"id\", \"logprobs\": [log p(ids[i] | ids[<i]) for i >= 1]} (natural log),\n"
     "            with --top K also \"top\": [[[id, logit], ...] after every position]\n"
     "  generate: greedy continuation, writes {\"id\", \"new_ids\", \"stopped\", \"ttft_ms\",\n"
@@ -54,6 +68,7 @@ static const char usage_text[] =
     "\n"
     "example:\n"
     "  echo '{\"id\":1,\"ids\":[9707,11,1879,0]}' | evaluator logprobs --model Qwen3-0.6B --top 5\n"
+    "  echo '{\"id\":2,\"text\":\"Hello, world!\"}' | evaluator logprobs --model Qwen3-0.6B\n"
     "\n"
     "exit status: 0 all good, 1 some lines had errors, 2 usage, I/O or model error\n";
 
@@ -197,11 +212,23 @@ static int parse_options(int argc, char **argv, options *o)
 
 /* ---------- input lines ---------- */
 
+typedef struct state {
+    const options   *opt;
+    dk_model        *model;
+    dk_jsonl_writer *out;
+    long             errors;
+    char            *tok_path;  /* the folder's tokenizer.json, NULL when there is none */
+    dk_tokenizer    *tok;       /* loaded at the first "text" line */
+    dk_tok_scratch  *tok_sc;
+    dk_tok_ids       tok_ids;
+} state;
+
 typedef struct seq {
-    char    *id_json;    /* the "id" value as JSON, "null" when absent */
+    char    *id_json;    /* the "id" value as JSON */
     int32_t *ids;
     size_t   n;
     int      ok;
+    int      from_text;  /* the ids were encoded here: write them out */
 } seq;
 
 static void seq_free(seq *s)
@@ -211,11 +238,103 @@ static void seq_free(seq *s)
     memset(s, 0, sizeof *s);
 }
 
-static int parse_line(const dk_jsonl_line *ln, int n_vocab, int need_one, seq *s, dk_diag_list *dl)
+/* A model folder's tokenizer.json, if it has one (a GGUF file never does here). */
+static int find_tokenizer(state *st, dk_error *err)
+{
+    struct stat sb;
+    if (stat(st->opt->model, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return 0;
+    size_t n = strlen(st->opt->model) + sizeof "/tokenizer.json";
+    if (!(st->tok_path = malloc(n)))
+        return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+    snprintf(st->tok_path, n, "%s/tokenizer.json", st->opt->model);
+    if (access(st->tok_path, F_OK) != 0) {
+        free(st->tok_path);
+        st->tok_path = NULL;
+    }
+    return 0;
+}
+
+static int tokenizer_ready(state *st, dk_error *err)
+{
+    if (st->tok_sc)
+        return 0;
+    int rc = dk_tokenizer_load(&st->tok, st->tok_path, err);
+    return rc ? rc : dk_tok_scratch_new(&st->tok_sc, st->tok, err);
+}
+
+/* Fills s->ids from "text" (ids_from_text) or "ids" (ids_from_array). Both return 0 with
+ * a diagnostic added for a bad line, or a negative code for a fatal error. */
+static int ids_from_text(state *st, const dk_jsonl_line *ln, const cJSON *text, seq *s, dk_diag_list *dl,
+                         dk_error *err)
+{
+    if (!cJSON_IsString(text))
+        return dk_diag_add(dl, DK_SEV_ERROR, "E_TEXT", ln->lineno, NULL, -1, "/text", "\"text\" is not a string");
+    if (!st->tok_path) {
+        struct stat sb;
+        int dir = stat(st->opt->model, &sb) == 0 && S_ISDIR(sb.st_mode);
+        return dk_diag_add(dl, DK_SEV_ERROR, "E_NO_TOKENIZER", ln->lineno, NULL, -1, "/text",
+                           "\"text\" needs a tokenizer but the model has none (%s%s): give \"ids\"",
+                           st->opt->model, dir ? " holds no tokenizer.json" : " is a GGUF file");
+    }
+    int rc = tokenizer_ready(st, err);
+    if (rc)
+        return rc;
+    dk_error e = { 0 };
+    rc = dk_tokenizer_encode(st->tok, st->tok_sc, text->valuestring, strlen(text->valuestring),
+                             DK_TOK_ADD_SPECIAL, &st->tok_ids, &e);
+    if (rc == DK_ENOMEM)
+        return dk_error_set(err, rc, NULL, 0, "out of memory");
+    if (rc)
+        return dk_diag_add(dl, DK_SEV_ERROR, rc == DK_EUTF8 ? "E_UTF8" : "E_TOKENIZE", ln->lineno, NULL, -1,
+                           "/text", "cannot tokenize: %s", e.msg);
+    int n_vocab = dk_model_get_info(st->model)->n_vocab;
+    for (size_t i = 0; i < st->tok_ids.n; i++)
+        if (st->tok_ids.ids[i] >= (uint32_t)n_vocab)
+            return dk_diag_add(dl, DK_SEV_ERROR, "E_TOKEN_RANGE", ln->lineno, NULL, -1, "/text",
+                               "the text encodes to token %u, outside the model's vocabulary (%d)",
+                               st->tok_ids.ids[i], n_vocab);
+    if (!(s->ids = malloc((st->tok_ids.n ? st->tok_ids.n : 1) * sizeof *s->ids)))
+        return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+    for (size_t i = 0; i < st->tok_ids.n; i++)
+        s->ids[i] = (int32_t)st->tok_ids.ids[i];
+    s->n = st->tok_ids.n;
+    s->from_text = 1;
+    return 0;
+}
+
+static int ids_from_array(state *st, const dk_jsonl_line *ln, const cJSON *ids, seq *s, dk_diag_list *dl,
+                          dk_error *err)
+{
+    int n_vocab = dk_model_get_info(st->model)->n_vocab;
+    if (!cJSON_IsArray(ids))
+        return dk_diag_add(dl, DK_SEV_ERROR, "E_IDS", ln->lineno, NULL, -1, "/ids", "\"ids\" is not an array of token ids");
+    int n = cJSON_GetArraySize(ids);
+    if (!(s->ids = malloc((size_t)(n ? n : 1) * sizeof *s->ids)))
+        return dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+    int i = 0;
+    for (const cJSON *x = ids->child; x; x = x->next, i++) {
+        double v = x->valuedouble;
+        if (!cJSON_IsNumber(x) || !(v >= 0 && v < n_vocab) || v != (double)(int32_t)v) {
+            char ptr[32];
+            snprintf(ptr, sizeof ptr, "/ids/%d", i);
+            return dk_diag_add(dl, DK_SEV_ERROR, "E_TOKEN_RANGE", ln->lineno, NULL, -1, ptr,
+                               "token id must be an integer from 0 to %d", n_vocab - 1);
+        }
+        s->ids[i] = (int32_t)v;
+    }
+    s->n = (size_t)n;
+    return 0;
+}
+
+/* 0 with s->ok set for a usable line, 0 with a diagnostic for a bad one, or a negative
+ * code for a fatal error (out of memory, a tokenizer.json that cannot be loaded). */
+static int parse_line(state *st, const dk_jsonl_line *ln, seq *s, dk_diag_list *dl, dk_error *err)
 {
     memset(s, 0, sizeof *s);
     cJSON *j = cJSON_ParseWithLength(ln->text, ln->len);
     int rc = 0;
+    size_t errors = dl->n_errors;
     if (!j) {
         rc = dk_diag_add(dl, DK_SEV_ERROR, "E_JSON", ln->lineno, NULL, -1, "", "line is not valid JSON");
         goto out;
@@ -224,47 +343,40 @@ static int parse_line(const dk_jsonl_line *ln, int n_vocab, int need_one, seq *s
         rc = dk_diag_add(dl, DK_SEV_ERROR, "E_NOT_OBJECT", ln->lineno, NULL, -1, "", "line is not a JSON object");
         goto out;
     }
+    /* Without an id a skipped line would shift every later result unnoticed. */
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    s->id_json = id ? cJSON_PrintUnformatted(id) : strdup("null");
+    if (!id) {
+        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_ID", ln->lineno, NULL, -1, "", "line has no \"id\"");
+        goto out;
+    }
+    s->id_json = cJSON_PrintUnformatted(id);
     if (!s->id_json) {
-        rc = DK_ENOMEM;
+        rc = dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
         goto out;
     }
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "ids");
-    if (!cJSON_IsArray(ids)) {
-        const char *why = cJSON_GetObjectItemCaseSensitive(j, "text")
-                              ? "\"text\" input needs a tokenizer, which this build does not have: give \"ids\""
-                              : "line has no \"ids\" array of token ids";
-        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_IDS", ln->lineno, NULL, -1, "/ids", "%s", why);
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
+    if (ids && text)
+        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_INPUT", ln->lineno, NULL, -1, "",
+                         "line has both \"ids\" and \"text\": give one");
+    else if (!ids && !text)
+        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_INPUT", ln->lineno, NULL, -1, "",
+                         "line has neither \"ids\" (token ids) nor \"text\"");
+    else
+        rc = text ? ids_from_text(st, ln, text, s, dl, err) : ids_from_array(st, ln, ids, s, dl, err);
+    if (rc || dl->n_errors > errors)
+        goto out;
+    if (st->opt->mode == MODE_GENERATE && s->n == 0) {
+        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_IDS", ln->lineno, NULL, -1, text ? "/text" : "/ids",
+                         "generate needs at least one token");
         goto out;
     }
-    int n = cJSON_GetArraySize(ids);
-    if (need_one && n == 0) {
-        rc = dk_diag_add(dl, DK_SEV_ERROR, "E_IDS", ln->lineno, NULL, -1, "/ids", "generate needs at least one token");
-        goto out;
-    }
-    s->ids = malloc((size_t)(n ? n : 1) * sizeof *s->ids);
-    if (!s->ids) {
-        rc = DK_ENOMEM;
-        goto out;
-    }
-    int i = 0;
-    for (const cJSON *x = ids->child; x; x = x->next, i++) {
-        double v = x->valuedouble;
-        if (!cJSON_IsNumber(x) || v != (double)(long long)v || v < 0 || v >= n_vocab) {
-            char ptr[32];
-            snprintf(ptr, sizeof ptr, "/ids/%d", i);
-            rc = dk_diag_add(dl, DK_SEV_ERROR, "E_TOKEN_RANGE", ln->lineno, NULL, -1, ptr,
-                             "token id must be an integer from 0 to %d", n_vocab - 1);
-            goto out;
-        }
-        s->ids[i] = (int32_t)v;
-    }
-    s->n = (size_t)n;
     s->ok = 1;
 out:
     cJSON_Delete(j);
-    return rc == DK_ENOMEM ? DK_ENOMEM : 0;
+    if (rc == DK_ENOMEM && !err->msg[0])
+        dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+    return rc;
 }
 
 /* ---------- output ---------- */
@@ -301,12 +413,14 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
-typedef struct state {
-    const options   *opt;
-    dk_model        *model;
-    dk_jsonl_writer *out;
-    long             errors;
-} state;
+/* "ids":[...], for lines given as text. */
+static void sb_ids(sbuf *b, const int32_t *ids, size_t n)
+{
+    sb_printf(b, "\"ids\":[");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(b, "%s%d", i ? "," : "", ids[i]);
+    sb_printf(b, "],");
+}
 
 static int write_diags(const state *st, const char *file, dk_diag_list *dl)
 {
@@ -354,7 +468,10 @@ static int score_group(state *st, seq *seqs, int lo, int hi, dk_error *err)
     for (int i = lo; i < hi; i++) {
         size_t s0 = start[i - lo], len = seqs[i].n;
         b.n = 0;
-        sb_printf(&b, "{\"id\":%s,\"logprobs\":[", seqs[i].id_json);
+        sb_printf(&b, "{\"id\":%s,", seqs[i].id_json);
+        if (seqs[i].from_text)
+            sb_ids(&b, seqs[i].ids, len);
+        sb_printf(&b, "\"logprobs\":[");
         for (size_t j = 1; j < len; j++)
             sb_printf(&b, "%s%.8g", j > 1 ? "," : "", (double)lp[s0 + j]);
         sb_printf(&b, "]");
@@ -401,7 +518,10 @@ static int generate_one(state *st, const seq *s, dk_error *err)
     }
     if ((rc = dk_model_generate(st->model, s->ids, s->n, &go, ids, &res, err)))
         goto out;
-    sb_printf(&b, "{\"id\":%s,\"new_ids\":[", s->id_json);
+    sb_printf(&b, "{\"id\":%s,", s->id_json);
+    if (s->from_text)
+        sb_ids(&b, s->ids, s->n);
+    sb_printf(&b, "\"new_ids\":[");
     for (int i = 0; i < res.n_new; i++)
         sb_printf(&b, "%s%d", i ? "," : "", ids[i]);
     sb_printf(&b, "],\"stopped\":%s,\"ttft_ms\":%.3f,\"total_ms\":%.3f,\"tokens_per_s\":%.2f}",
@@ -425,7 +545,6 @@ static int run_file(state *st, const char *path, dk_error *err)
     dk_jsonl_batch batch = { 0 };
     seq *seqs = calloc(BATCH_LINES, sizeof *seqs);
     dk_diag_list dl = { 0 };
-    int n_vocab = dk_model_get_info(st->model)->n_vocab;
     int rc = seqs ? dk_jsonl_reader_open(&rd, path, err) : dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
     if (rc)
         goto out;
@@ -433,8 +552,7 @@ static int run_file(state *st, const char *path, dk_error *err)
     int n;
     while ((n = dk_jsonl_reader_fill(rd, &batch, BATCH_LINES, BATCH_BYTES, err)) > 0) {
         for (int i = 0; i < n && rc == 0; i++)
-            if (parse_line(&batch.lines[i], n_vocab, o->mode == MODE_GENERATE, &seqs[i], &dl))
-                rc = dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
+            rc = parse_line(st, &batch.lines[i], &seqs[i], &dl, err);
         st->errors += (long)dl.n_errors;
         if (rc == 0 && write_diags(st, file, &dl))
             rc = dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory");
@@ -489,7 +607,7 @@ int main(int argc, char **argv)
     int n_files = argc - 1 - optind;
     dk_model_opts mo = { opt.device, opt.jobs };
 
-    if ((rc = dk_model_load(&st.model, opt.model, &mo, &err)) != 0)
+    if ((rc = dk_model_load(&st.model, opt.model, &mo, &err)) != 0 || (rc = find_tokenizer(&st, &err)) != 0)
         goto out;
     if ((rc = dk_jsonl_writer_open(&st.out, opt.output, &err)) != 0)
         goto out;
@@ -497,7 +615,8 @@ int main(int argc, char **argv)
         rc = run_file(&st, n_files ? files[i] : NULL, &err);
     if (rc == 0) {
         if (st.errors)
-            fprintf(stderr, TOOL ": %ld lines had errors and were skipped\n", st.errors);
+            fprintf(stderr, TOOL ": %ld %s skipped\n", st.errors,
+                    st.errors == 1 ? "line had errors and was" : "lines had errors and were");
         status = st.errors ? 1 : 0;
         rc = dk_jsonl_writer_close(st.out, &err);
         st.out = NULL;
@@ -514,6 +633,10 @@ out:
     }
     dk_jsonl_writer_close(st.out, NULL);
     dk_model_free(st.model);
+    dk_tok_ids_free(&st.tok_ids);
+    dk_tok_scratch_free(st.tok_sc);
+    dk_tokenizer_free(st.tok);
+    free(st.tok_path);
     free(opt.stop);
     if (fclose(stdout) != 0 && status != 2) {
         fprintf(stderr, TOOL ": error: standard output: %s\n", strerror(errno));

@@ -59,6 +59,9 @@ typedef struct dk_st_file {
  * Tensor data pointers point into buf; file names the input in errors. */
 int  dk_st_parse(const uint8_t *buf, size_t len, const char *file, dk_st_file *out, dk_error *err);
 void dk_st_file_free(dk_st_file *f);
+/* The Hugging Face name of a binder (GGUF-style) tensor name, for messages about a
+ * folder's tensors; -1 when the name has no Hugging Face spelling. */
+int  dk_hf_tensor_name(const char *gguf_name, char *out, size_t cap);
 
 /* ---- GGUF v3: parsing from memory (fuzzed on its own) ---- */
 typedef enum dk_gguf_type {

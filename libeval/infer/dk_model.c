@@ -165,8 +165,29 @@ typedef struct binder {
     size_t         n;
     unsigned char *used;
     const char    *src;   /* the model path, for errors about missing tensors */
+    int            hf;    /* a Hugging Face folder: messages use its names and shape order */
     dk_error      *err;
 } binder;
+
+/* A tensor's name as the user's file spells it. */
+static const char *user_name(const binder *b, const char *name, char *buf, size_t cap)
+{
+    return b->hf && dk_hf_tensor_name(name, buf, cap) == 0 ? buf : name;
+}
+
+/* "[a, b]": n sizes given innermost first, printed in the file's own order (Hugging
+ * Face shapes list the outermost size first, GGUF the innermost). */
+static void format_shape(const binder *b, const int64_t *ne, int n, char *out, size_t cap)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && k < cap; i++) {
+        int64_t v = b->hf ? ne[n - 1 - i] : ne[i];
+        k += (size_t)snprintf(out + k, cap - k, "%s%lld", i ? ", " : "[", (long long)v);
+    }
+    if (k < cap)
+        snprintf(out + k, cap - k, "]");
+}
 
 static dk_raw_tensor *find(binder *b, const char *name)
 {
@@ -178,25 +199,32 @@ static dk_raw_tensor *find(binder *b, const char *name)
     return NULL;
 }
 
-static int shape_err(binder *b, const dk_raw_tensor *t, int64_t e0, int64_t e1, int64_t e2)
+/* want: n_want sizes, innermost first. */
+static int shape_err(binder *b, const dk_raw_tensor *t, int n_want, int64_t e0, int64_t e1, int64_t e2)
 {
-    return dk_error_set(b->err, DK_ERANGE, t->file, 0,
-                        "tensor %s: shape [%lld, %lld, %lld] (innermost first) disagrees with the config [%lld, %lld, %lld]",
-                        t->name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-                        (long long)e0, (long long)e1, (long long)e2);
+    const int64_t want[3] = { e0, e1, e2 };
+    char nm[256], have_s[128], want_s[128];
+    format_shape(b, t->ne, t->n_dims > 0 ? t->n_dims : 1, have_s, sizeof have_s);
+    format_shape(b, want, n_want, want_s, sizeof want_s);
+    return dk_error_set(b->err, DK_ERANGE, t->file, 0, "tensor %s: shape %s%s disagrees with %s, which needs %s",
+                        user_name(b, t->name, nm, sizeof nm), have_s, b->hf ? "" : " (innermost first)",
+                        b->hf ? "config.json" : "the GGUF metadata", want_s);
+}
+
+static int missing(binder *b, const char *name)
+{
+    char nm[256];
+    return dk_error_set(b->err, DK_ENOTFOUND, b->src, 0, "tensor %s is missing", user_name(b, name, nm, sizeof nm));
 }
 
 /* A matrix [rows][cols] (ne = {cols, rows}); optional when out may stay empty. */
 static int bind_mat(binder *b, const char *name, int64_t cols, int64_t rows, int required, dk_tensor *out)
 {
     dk_raw_tensor *t = find(b, name);
-    if (!t) {
-        if (required)
-            return dk_error_set(b->err, DK_ENOTFOUND, b->src, 0, "tensor %s is missing", name);
-        return 0;
-    }
+    if (!t)
+        return required ? missing(b, name) : 0;
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1 || t->n_dims > 2)
-        return shape_err(b, t, cols, rows, 1);
+        return shape_err(b, t, 2, cols, rows, 1);
     if (t->dt == DK_DT_Q8_0 && cols % DK_Q8_0_BLOCK)
         return dk_error_set(b->err, DK_EPARSE, t->file, 0, "tensor %s: Q8_0 rows are not whole blocks", name);
     out->dt = t->dt;
@@ -211,13 +239,10 @@ static int bind_vec(binder *b, const char *name, int64_t n, int required, const 
 {
     dk_raw_tensor *t = find(b, name);
     *out = NULL;
-    if (!t) {
-        if (required)
-            return dk_error_set(b->err, DK_ENOTFOUND, b->src, 0, "tensor %s is missing", name);
-        return 0;
-    }
+    if (!t)
+        return required ? missing(b, name) : 0;
     if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
-        return shape_err(b, t, n, 1, 1);
+        return shape_err(b, t, 1, n, 1, 1);
     if (t->dt == DK_DT_Q8_0)
         return dk_error_set(b->err, DK_EUNSUPPORTED, t->file, 0, "tensor %s: Q8_0 is not supported for vectors", name);
     float *f = dk_model_alloc_f32(b->m, (size_t)n);
@@ -241,7 +266,7 @@ static int bind_experts(binder *b, int l, const char *kind, int64_t cols, int64_
     dk_raw_tensor *t = find(b, name);
     if (t) {
         if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != ne || t->ne[3] != 1)
-            return shape_err(b, t, cols, rows, ne);
+            return shape_err(b, t, 3, cols, rows, ne);
         size_t rb = dk_dtype_row_bytes(t->dt, cols);
         for (int e = 0; e < ne; e++) {
             v[e].dt = t->dt;
@@ -293,7 +318,7 @@ static int check_hparams(const dk_model *m, const char *src, dk_error *err)
 static int bind(dk_model *m, dk_raw_tensor *ts, size_t nts, const char *src, int is_gguf, dk_error *err)
 {
     dk_hparams *hp = &m->hp;
-    binder b = { m, ts, nts, calloc(nts ? nts : 1, 1), src, err };
+    binder b = { m, ts, nts, calloc(nts ? nts : 1, 1), src, !is_gguf, err };
     char nm[128];
     int rc = 0;
     if (!b.used)
@@ -301,7 +326,11 @@ static int bind(dk_model *m, dk_raw_tensor *ts, size_t nts, const char *src, int
     if (is_gguf) {
         dk_raw_tensor *te = find(&b, "token_embd.weight");
         if (!te) { rc = dk_error_set(err, DK_ENOTFOUND, src, 0, "tensor token_embd.weight is missing"); goto out; }
-        if (te->ne[1] < 1 || te->ne[1] > (1 << 24)) { rc = shape_err(&b, te, hp->n_embd, 1, 1); goto out; }
+        if (te->n_dims != 2 || te->ne[1] < 1 || te->ne[1] > (1 << 24)) {
+            rc = dk_error_set(err, DK_ERANGE, te->file, 0, "tensor token_embd.weight: %lld rows is not a vocabulary",
+                              (long long)te->ne[1]);
+            goto out;
+        }
         hp->n_vocab = (int)te->ne[1];
         snprintf(nm, sizeof nm, "blk.0.attn_q.bias");
         hp->qkv_bias = find(&b, nm) != NULL;

@@ -277,7 +277,7 @@ static int parse_config(const char *text, size_t len, const char *file, dk_hpara
     int rc = 0;
     cJSON *c = cJSON_ParseWithLength(text, len);
     if (!c || !cJSON_IsObject(c)) {
-        rc = dk_error_set(err, DK_EPARSE, file, 0, "not a JSON object");
+        rc = dk_error_set(err, DK_EPARSE, file, 0, c ? "not a JSON object" : "not valid JSON");
         goto out;
     }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(c, "model_type");
@@ -379,48 +379,50 @@ out:
     return rc;
 }
 
-/* ---- Hugging Face names -> the binder's GGUF-style names ---- */
+/* ---- Hugging Face names <-> the binder's GGUF-style names ---- */
+
+static const struct { const char *hf, *gg; } fixed_names[] = {
+    { "model.embed_tokens.weight", "token_embd.weight" },
+    { "model.norm.weight", "output_norm.weight" },
+    { "lm_head.weight", "output.weight" },
+};
+static const struct { const char *hf, *gg; } layer_names[] = {
+    { "input_layernorm.weight", "attn_norm.weight" },
+    { "post_attention_layernorm.weight", "ffn_norm.weight" },
+    { "self_attn.q_proj.weight", "attn_q.weight" },
+    { "self_attn.k_proj.weight", "attn_k.weight" },
+    { "self_attn.v_proj.weight", "attn_v.weight" },
+    { "self_attn.o_proj.weight", "attn_output.weight" },
+    { "self_attn.q_proj.bias", "attn_q.bias" },
+    { "self_attn.k_proj.bias", "attn_k.bias" },
+    { "self_attn.v_proj.bias", "attn_v.bias" },
+    { "self_attn.q_norm.weight", "attn_q_norm.weight" },
+    { "self_attn.k_norm.weight", "attn_k_norm.weight" },
+    { "mlp.gate_proj.weight", "ffn_gate.weight" },
+    { "mlp.up_proj.weight", "ffn_up.weight" },
+    { "mlp.down_proj.weight", "ffn_down.weight" },
+    { "mlp.gate.weight", "ffn_gate_inp.weight" },
+    { "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight" },
+    { "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight" },
+    { "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight" },
+};
+#define N_OF(a) (sizeof a / sizeof a[0])
 
 static int rename_hf(const char *hf, char *out, size_t cap)
 {
-    static const struct { const char *hf, *gg; } fixed[] = {
-        { "model.embed_tokens.weight", "token_embd.weight" },
-        { "model.norm.weight", "output_norm.weight" },
-        { "lm_head.weight", "output.weight" },
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (!strcmp(hf, fixed[i].hf)) {
-            snprintf(out, cap, "%s", fixed[i].gg);
+    for (size_t i = 0; i < N_OF(fixed_names); i++)
+        if (!strcmp(hf, fixed_names[i].hf)) {
+            snprintf(out, cap, "%s", fixed_names[i].gg);
             return 0;
         }
-    static const struct { const char *hf, *gg; } layer[] = {
-        { "input_layernorm.weight", "attn_norm.weight" },
-        { "post_attention_layernorm.weight", "ffn_norm.weight" },
-        { "self_attn.q_proj.weight", "attn_q.weight" },
-        { "self_attn.k_proj.weight", "attn_k.weight" },
-        { "self_attn.v_proj.weight", "attn_v.weight" },
-        { "self_attn.o_proj.weight", "attn_output.weight" },
-        { "self_attn.q_proj.bias", "attn_q.bias" },
-        { "self_attn.k_proj.bias", "attn_k.bias" },
-        { "self_attn.v_proj.bias", "attn_v.bias" },
-        { "self_attn.q_norm.weight", "attn_q_norm.weight" },
-        { "self_attn.k_norm.weight", "attn_k_norm.weight" },
-        { "mlp.gate_proj.weight", "ffn_gate.weight" },
-        { "mlp.up_proj.weight", "ffn_up.weight" },
-        { "mlp.down_proj.weight", "ffn_down.weight" },
-        { "mlp.gate.weight", "ffn_gate_inp.weight" },
-        { "mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight" },
-        { "mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight" },
-        { "mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight" },
-    };
     unsigned li, ei;
     int n = 0;
     if (sscanf(hf, "model.layers.%u.%n", &li, &n) != 1 || n == 0)
         return -1;
     const char *rest = hf + n;
-    for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++)
-        if (!strcmp(rest, layer[i].hf)) {
-            snprintf(out, cap, "blk.%u.%s", li, layer[i].gg);
+    for (size_t i = 0; i < N_OF(layer_names); i++)
+        if (!strcmp(rest, layer_names[i].hf)) {
+            snprintf(out, cap, "blk.%u.%s", li, layer_names[i].gg);
             return 0;
         }
     int m = 0;
@@ -428,6 +430,32 @@ static int rename_hf(const char *hf, char *out, size_t cap)
     if (sscanf(rest, "mlp.experts.%u.%4[a-z]_proj.weight%n", &ei, proj, &m) == 2 && rest[m] == 0 &&
         (!strcmp(proj, "gate") || !strcmp(proj, "up") || !strcmp(proj, "down"))) {
         snprintf(out, cap, "blk.%u.ffn_%s.%u.weight", li, proj, ei);
+        return 0;
+    }
+    return -1;
+}
+
+int dk_hf_tensor_name(const char *gg, char *out, size_t cap)
+{
+    for (size_t i = 0; i < N_OF(fixed_names); i++)
+        if (!strcmp(gg, fixed_names[i].gg)) {
+            snprintf(out, cap, "%s", fixed_names[i].hf);
+            return 0;
+        }
+    unsigned li, ei;
+    int n = 0;
+    if (sscanf(gg, "blk.%u.%n", &li, &n) != 1 || n == 0)
+        return -1;
+    const char *rest = gg + n;
+    for (size_t i = 0; i < N_OF(layer_names); i++)
+        if (!strcmp(rest, layer_names[i].gg)) {
+            snprintf(out, cap, "model.layers.%u.%s", li, layer_names[i].hf);
+            return 0;
+        }
+    int m = 0;
+    char proj[8];
+    if (sscanf(rest, "ffn_%4[a-z].%u.weight%n", proj, &ei, &m) == 2 && rest[m] == 0) {
+        snprintf(out, cap, "model.layers.%u.mlp.experts.%u.%s_proj.weight", li, ei, proj);
         return 0;
     }
     return -1;

