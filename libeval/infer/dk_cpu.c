@@ -159,11 +159,6 @@ static void add_bias(float *y, const float *b, int n, int dim)
             y[(size_t)i * dim + j] += b[j];
 }
 
-static float silu(float x)
-{
-    return x / (1.0f + expf(-x));
-}
-
 /* y = down(silu(gate(x)) * up(x)) for n rows of x. */
 static void swiglu_ffn(const dk_tensor *wg, const dk_tensor *wu, const dk_tensor *wd, const float *x, int n,
                        float *g, float *u, float *y, const dk_mm_ws *ws)
@@ -171,8 +166,7 @@ static void swiglu_ffn(const dk_tensor *wg, const dk_tensor *wu, const dk_tensor
     int64_t ff = wg->rows;
     dk_matmul(x, n, wg, g, ws);
     dk_matmul(x, n, wu, u, ws);
-    for (size_t i = 0; i < (size_t)n * (size_t)ff; i++)
-        g[i] = silu(g[i]) * u[i];
+    dk_swiglu(g, u, (size_t)n * (size_t)ff);
     dk_matmul(g, n, wd, y, ws);
 }
 
@@ -252,35 +246,10 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
         for (int th = 0; th < n * nh; th++) {
             int t = th / nh, hh = th % nh, kh = hh / group;
             const float *q = s->q + (size_t)t * qd + (size_t)hh * hd;
-            float *sc = s->scores + (size_t)thread_id() * s->scores_per_thread;
-            size_t j0 = lo[t], j1 = base + t + 1;
-            float mx = -INFINITY;
-            for (size_t j = j0; j < j1; j++) {
-                const float *k = kc + j * kvd + (size_t)kh * hd;
-                float dot = 0;
-                for (int i = 0; i < hd; i++)
-                    dot += q[i] * k[i];
-                dot *= scale;
-                sc[j - j0] = dot;
-                if (dot > mx)
-                    mx = dot;
-            }
-            double sum = 0;
-            for (size_t j = j0; j < j1; j++) {
-                float e = expf(sc[j - j0] - mx);
-                sc[j - j0] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
-            float *o = s->att + (size_t)t * qd + (size_t)hh * hd;
-            for (int i = 0; i < hd; i++)
-                o[i] = 0;
-            for (size_t j = j0; j < j1; j++) {
-                const float *v = vc + j * kvd + (size_t)kh * hd;
-                float p = sc[j - j0] * inv;
-                for (int i = 0; i < hd; i++)
-                    o[i] += p * v[i];
-            }
+            size_t j0 = lo[t];
+            dk_attend(q, kc + j0 * kvd + (size_t)kh * hd, vc + j0 * kvd + (size_t)kh * hd, kvd, (int)(base + t + 1 - j0),
+                      hd, scale, s->scores + (size_t)thread_id() * s->scores_per_thread,
+                      s->att + (size_t)t * qd + (size_t)hh * hd);
         }
         dk_matmul(s->att, n, &L->wo, s->xs, &s->mm);
         for (size_t i = 0; i < (size_t)n * d; i++)

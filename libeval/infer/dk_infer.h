@@ -222,6 +222,12 @@ const char *dk_kernels_isa(void);
 
 /* log-sum-exp of x[0..n) computed stably (max first). */
 double dk_logsumexp(const float *x, int64_t n);
+/* g[i] = silu(g[i]) * u[i], the SwiGLU gate. */
+void dk_swiglu(float *g, const float *u, size_t n);
+/* One query row against n key/value rows (stride ld floats, hd values each): out =
+ * softmax(scale * q.k_j) . v_j; sc is scratch for n scores. Depends only on its inputs. */
+void dk_attend(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
+               float *out);
 
 /* The MoE gate: softmax over n logits, top k (ties by lower index), optionally
  * renormalized; writes k ids and weights (times scale). Exposed for its unit test. */

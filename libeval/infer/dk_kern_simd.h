@@ -7,6 +7,8 @@
  *   LW_F16(p), LW_BF16(p), LW_Q8(p)   VW weights as floats (p: uint16 / int8 pointer)
  *   NT             vectors of lanes in a tile: a tile is DK_MR broadcast rows x NT*VW lanes
  *   ISA_NAME       the name dk_kernels_isa reports
+ *   VADD, VSUB, VMAX, VMIN, VDIV, VROUND(v) (to nearest), VPOW2(v) (2^v for integral v),
+ *   VLOADU_TAIL(p, n) / VSTORE_TAIL(p, v, n) (the first n < VW lanes, the rest zero)
  * Invariant: every output lane is a chain of fused multiply-adds over k = 0, 1, ...
  * in order, exactly what the portable path computes with fmaf, so the result of one
  * (token, row) pair depends neither on the tile, the batch, the thread split nor the
@@ -91,7 +93,125 @@ static ATTR void FN(conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, fl
         dst[k] = dk_wscalar(dt, row, k0 + k);
 }
 
-static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv) };
+/* e^x to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor
+ * polynomial (truncation < 1.2e-7 relative), times 2^n. Inputs are clamped to where
+ * the result is a normal float. */
+static inline ATTR __attribute__((always_inline)) V FN(vexp)(V x)
+{
+    x = VMIN(VMAX(x, VSET1(-87.0f)), VSET1(88.0f));
+    V n = VROUND(VMUL(x, VSET1(1.44269504088896341f)));
+    V r = VSUB(VSUB(x, VMUL(n, VSET1(0.693359375f))), VMUL(n, VSET1(-2.12194440e-4f)));
+    V p = VSET1(1.0f / 720);
+    p = VFMA(p, r, VSET1(1.0f / 120));
+    p = VFMA(p, r, VSET1(1.0f / 24));
+    p = VFMA(p, r, VSET1(1.0f / 6));
+    p = VFMA(p, r, VSET1(0.5f));
+    p = VFMA(p, r, VSET1(1.0f));
+    p = VFMA(p, r, VSET1(1.0f));
+    return VMUL(p, VPOW2(n));
+}
+
+/* log sum exp(x) with the max taken first; lanes summed in f32, then in double. */
+static ATTR double FN(logsumexp)(const float *x, int64_t n)
+{
+    V mv = VSET1(-INFINITY);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW)
+        mv = VMAX(mv, VLOAD(x + i));
+    float lanes[VW];
+    VSTORE(lanes, mv);
+    float mx = -INFINITY;
+    for (int l = 0; l < VW; l++)
+        mx = lanes[l] > mx ? lanes[l] : mx;
+    for (int64_t j = i; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    if (!isfinite(mx))
+        return mx;
+    V m = VSET1(mx), sv = VZERO;
+    for (i = 0; i + VW <= n; i += VW)
+        sv = VADD(sv, FN(vexp)(VSUB(VLOAD(x + i), m)));
+    VSTORE(lanes, sv);
+    double s = 0;
+    for (int l = 0; l < VW; l++)
+        s += lanes[l];
+    for (; i < n; i++)
+        s += exp((double)(x[i] - mx));
+    return mx + log(s);
+}
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + e^-g) * u. */
+static ATTR void FN(swiglu)(float *g, const float *u, size_t n)
+{
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        V x = VLOAD(g + i);
+        V sg = VDIV(x, VADD(VSET1(1.0f), FN(vexp)(VSUB(VZERO, x))));
+        VSTORE(g + i, VMUL(sg, VLOAD(u + i)));
+    }
+    for (; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static inline ATTR __attribute__((always_inline)) float FN(dot)(const float *a, const float *b, int n)
+{
+    V acc = VZERO;
+    int i = 0;
+    for (; i + VW <= n; i += VW)
+        acc = VFMA(VLOAD(a + i), VLOAD(b + i), acc);
+    if (i < n)
+        acc = VFMA(VLOADU_TAIL(a + i, n - i), VLOADU_TAIL(b + i, n - i), acc);
+    float lanes[VW], s = 0;
+    VSTORE(lanes, acc);
+    for (int l = 0; l < VW; l++)
+        s += lanes[l];
+    return s;
+}
+
+/* One query against keys/values rows 0..n-1 (row stride ld floats, hd values each):
+ * out = softmax(scale * q.k_j) . v_j; sc holds n scores. */
+static ATTR void FN(attend)(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale,
+                            float *sc, float *out)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        float d = FN(dot)(q, k + (size_t)j * ld, hd) * scale;
+        sc[j] = d;
+        mx = d > mx ? d : mx;
+    }
+    V m = VSET1(mx), sv = VZERO;
+    int j = 0;
+    for (; j + VW <= n; j += VW) {
+        V e = FN(vexp)(VSUB(VLOAD(sc + j), m));
+        VSTORE(sc + j, e);
+        sv = VADD(sv, e);
+    }
+    if (j < n) {
+        V e = FN(vexp)(VSUB(VLOADU_TAIL(sc + j, n - j), m));
+        VSTORE_TAIL(sc + j, e, n - j);
+        sv = VADD(sv, VLOADU_TAIL(sc + j, n - j));
+    }
+    float lanes[VW];
+    VSTORE(lanes, sv);
+    double sum = 0;
+    for (int l = 0; l < VW; l++)
+        sum += lanes[l];
+    V inv = VSET1((float)(1.0 / sum));
+    for (int i = 0; i < hd; i += VW) {
+        int w = hd - i < VW ? hd - i : VW;
+        V acc = VZERO;
+        if (w == VW) {
+            for (int jj = 0; jj < n; jj++)
+                acc = VFMA(VSET1(sc[jj]), VLOAD(v + (size_t)jj * ld + i), acc);
+            VSTORE(out + i, VMUL(acc, inv));
+        } else {
+            for (int jj = 0; jj < n; jj++)
+                acc = VFMA(VSET1(sc[jj]), VLOADU_TAIL(v + (size_t)jj * ld + i, w), acc);
+            VSTORE_TAIL(out + i, VMUL(acc, inv), w);
+        }
+    }
+}
+
+static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(logsumexp), FN(swiglu), FN(attend) };
 
 #undef TGW
 #undef FN

@@ -77,6 +77,10 @@ typedef struct dk_isa {
     int tg;
     void (*kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr);
     void (*conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst);
+    double (*logsumexp)(const float *x, int64_t n);
+    void (*swiglu)(float *g, const float *u, size_t n);
+    void (*attend)(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
+                   float *out);
 } dk_isa;
 
 /* Portable path: the same chains of fused multiply-adds as the vector paths. */
@@ -98,7 +102,53 @@ static void conv_scalar(dk_dtype dt, const uint8_t *row, int64_t k0, int n, floa
         dst[k] = dk_wscalar(dt, row, k0 + k);
 }
 
-static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar };
+static double logsumexp_scalar(const float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    if (!isfinite(mx))
+        return mx;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += exp((double)(x[i] - mx));
+    return mx + log(s);
+}
+
+static void swiglu_scalar(float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static void attend_scalar(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale,
+                          float *sc, float *out)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        float d = 0;
+        for (int i = 0; i < hd; i++)
+            d += q[i] * k[(size_t)j * ld + i];
+        sc[j] = d * scale;
+        mx = sc[j] > mx ? sc[j] : mx;
+    }
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+        sc[j] = expf(sc[j] - mx);
+        sum += sc[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < hd; i++) {
+        float a = 0;
+        for (int j = 0; j < n; j++)
+            a += sc[j] * v[(size_t)j * ld + i];
+        out[i] = a * inv;
+    }
+}
+
+static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar, logsumexp_scalar, swiglu_scalar,
+                                   attend_scalar };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -120,6 +170,16 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
 #define LW_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32( \
         _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
 #define LW_Q8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
+#define VADD(a, b) _mm512_add_ps(a, b)
+#define VSUB(a, b) _mm512_sub_ps(a, b)
+#define VMAX(a, b) _mm512_max_ps(a, b)
+#define VMIN(a, b) _mm512_min_ps(a, b)
+#define VDIV(a, b) _mm512_div_ps(a, b)
+#define VROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VPOW2(v) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), \
+        _mm512_set1_epi32(127)), 23))
+#define VLOADU_TAIL(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define VSTORE_TAIL(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define NT 4
 #include "dk_kern_simd.h"
 #undef SFX
@@ -138,8 +198,21 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
 #undef LW_BF16
 #undef LW_Q8
 #undef NT
+#undef VADD
+#undef VSUB
+#undef VMAX
+#undef VMIN
+#undef VDIV
+#undef VROUND
+#undef VPOW2
+#undef VLOADU_TAIL
+#undef VSTORE_TAIL
 
 /* ---- AVX2 + FMA + F16C: 6 rows x 16 lanes, 12 accumulators of 16 registers ---- */
+__attribute__((target("avx2"))) static inline __m256i tail_mask256(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 #define SFX avx2
 #define ISA_NAME "avx2"
 #define ATTR __attribute__((target("avx2,fma,f16c")))
@@ -156,6 +229,16 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
 #define LW_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
         _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
 #define LW_Q8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VSUB(a, b) _mm256_sub_ps(a, b)
+#define VMAX(a, b) _mm256_max_ps(a, b)
+#define VMIN(a, b) _mm256_min_ps(a, b)
+#define VDIV(a, b) _mm256_div_ps(a, b)
+#define VROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VPOW2(v) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(v), \
+        _mm256_set1_epi32(127)), 23))
+#define VLOADU_TAIL(p, n) _mm256_maskload_ps(p, tail_mask256(n))
+#define VSTORE_TAIL(p, v, n) _mm256_maskstore_ps(p, tail_mask256(n), v)
 #define NT 2
 #include "dk_kern_simd.h"
 #define DK_HAVE_X86 1
@@ -348,16 +431,21 @@ void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_
 
 double dk_logsumexp(const float *x, int64_t n)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > mx)
-            mx = x[i];
-    if (!isfinite(mx))
-        return mx;
-    double s = 0;
-    for (int64_t i = 0; i < n; i++)
-        s += exp((double)(x[i] - mx));
-    return mx + log(s);
+    choose();
+    return chosen->logsumexp(x, n);
+}
+
+void dk_swiglu(float *g, const float *u, size_t n)
+{
+    choose();
+    chosen->swiglu(g, u, n);
+}
+
+void dk_attend(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
+               float *out)
+{
+    choose();
+    chosen->attend(q, k, v, ld, n, hd, scale, sc, out);
 }
 
 void dk_moe_route(const float *logits, int n, int k, int norm_topk, float scale, int *ids, float *w)
