@@ -20,7 +20,9 @@
 #endif
 
 #define CHUNK 256        /* tokens per forward pass: bounds activation memory */
-#define LOGIT_ROWS 64    /* rows of logits held at once */
+#define VOCAB_CHUNK 8192 /* output rows per pass: the logits of a chunk's tokens over a slice of
+                            the vocabulary are combined as they go, so the output matrix is
+                            read once per chunk and no n x vocabulary array exists */
 
 typedef struct kvcache {
     float *k, *v;        /* [n_layer][cap][kv_dim] */
@@ -268,23 +270,35 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
         rmsnorm(s->x + (size_t)t * d, m->output_norm, d, hp->rms_eps, h + (size_t)t * d);
 }
 
-/* The k largest of row (ties to the lower id), highest first. */
-static void top_k(const float *row, int64_t nv, int k, int32_t *ids, float *vals)
+/* Merges row[0..n) (ids id0..) into the k largest seen so far (*have of them, highest
+ * first). Slices come in increasing id order and only a strictly larger value moves
+ * an entry, so ties go to the lower id. */
+static void top_k_merge(const float *row, int64_t n, int64_t id0, int k, int32_t *ids, float *vals, int *have)
 {
-    int have = 0;
-    for (int64_t i = 0; i < nv; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float x = row[i];
-        if (have == k && !(x > vals[k - 1]))
+        if (*have == k && !(x > vals[k - 1]))
             continue;
-        int p = have < k ? have++ : k - 1;
+        int p = *have < k ? (*have)++ : k - 1;
         while (p > 0 && x > vals[p - 1]) {
             vals[p] = vals[p - 1];
             ids[p] = ids[p - 1];
             p--;
         }
         vals[p] = x;
-        ids[p] = (int32_t)i;
+        ids[p] = (int32_t)(id0 + i);
     }
+}
+
+/* log(e^a + e^b) without overflow. */
+static double log_add_exp(double a, double b)
+{
+    if (a < b) {
+        double t = a;
+        a = b;
+        b = t;
+    }
+    return isinf(a) ? a : a + log1p(exp(b - a));
 }
 
 static void set_threads(const dk_model *m)
@@ -305,8 +319,9 @@ static int cpu_score(dk_model *m, const dk_score_batch *b, const dk_score_opts *
     int64_t nv = hp->n_vocab;
     kvcache c = {0};
     scratch s = {0};
-    float *h = NULL, *logits = NULL;
-    int *pos = NULL, *seq = NULL, *lrow = NULL;
+    float *h = NULL, *logits = NULL, *target = NULL;
+    double *lse = NULL;
+    int *pos = NULL, *seq = NULL, *lrow = NULL, *have = NULL;
     size_t *lo = NULL;
     int rc = 0;
     set_threads(m);
@@ -318,7 +333,9 @@ static int cpu_score(dk_model *m, const dk_score_batch *b, const dk_score_opts *
         return 0;
     int chunk = n < CHUNK ? (int)n : CHUNK;
     if (kv_alloc(m, &c, n) || scratch_alloc(m, &s, chunk, n) || !(h = malloc((size_t)chunk * d * 4)) ||
-        !(logits = malloc((size_t)LOGIT_ROWS * nv * 4)) || !(pos = malloc(n * sizeof *pos)) ||
+        !(logits = malloc((size_t)chunk * (nv < VOCAB_CHUNK ? nv : VOCAB_CHUNK) * 4)) ||
+        !(target = malloc((size_t)chunk * sizeof *target)) || !(lse = malloc((size_t)chunk * sizeof *lse)) ||
+        !(have = malloc((size_t)chunk * sizeof *have)) || !(pos = malloc(n * sizeof *pos)) ||
         !(seq = malloc(n * sizeof *seq)) || !(lo = malloc(n * sizeof *lo)) ||
         !(lrow = malloc((size_t)chunk * sizeof *lrow))) {
         rc = dk_error_set(err, DK_ENOMEM, NULL, 0, "out of memory for a batch of %zu tokens", n);
@@ -354,20 +371,31 @@ static int cpu_score(dk_model *m, const dk_score_batch *b, const dk_score_opts *
             if ((has_next && out->logprob) || (k > 0 && out->top_id))
                 lrow[nl++] = t;
         }
-        for (int r0 = 0; r0 < nl; r0 += LOGIT_ROWS) {
-            int nr = nl - r0 < LOGIT_ROWS ? nl - r0 : LOGIT_ROWS;
-            for (int r = 0; r < nr; r++)
-                memcpy(s.xn + (size_t)r * d, h + (size_t)lrow[r0 + r] * d, (size_t)d * 4);
-            dk_matmul(s.xn, nr, &m->output, logits, &s.mm);
+        for (int r = 0; r < nl; r++) {
+            memcpy(s.xn + (size_t)r * d, h + (size_t)lrow[r] * d, (size_t)d * 4);
+            have[r] = 0;
+        }
+        for (int64_t v0 = 0; nl > 0 && v0 < nv; v0 += VOCAB_CHUNK) {
+            dk_tensor slice = m->output;
+            slice.rows = nv - v0 < VOCAB_CHUNK ? nv - v0 : VOCAB_CHUNK;
+            slice.data += (size_t)v0 * slice.row_bytes;
+            dk_matmul(s.xn, nl, &slice, logits, &s.mm);
 #pragma omp parallel for schedule(static)
-            for (int r = 0; r < nr; r++) {
-                size_t j = base + (size_t)lrow[r0 + r];
-                const float *row = logits + (size_t)r * nv;
-                if (out->logprob && j + 1 < b->seq_start[seq[j] + 1])
-                    out->logprob[j + 1] = (float)(row[b->tokens[j + 1]] - dk_logsumexp(row, nv));
+            for (int r = 0; r < nl; r++) {
+                size_t j = base + (size_t)lrow[r];
+                const float *row = logits + (size_t)r * slice.rows;
+                double l = dk_logsumexp(row, slice.rows);
+                lse[r] = v0 == 0 ? l : log_add_exp(lse[r], l);
+                if (j + 1 < b->seq_start[seq[j] + 1] && b->tokens[j + 1] >= v0 && b->tokens[j + 1] - v0 < slice.rows)
+                    target[r] = row[b->tokens[j + 1] - v0];
                 if (k > 0 && out->top_id)
-                    top_k(row, nv, k, out->top_id + j * k, out->top_logit + j * k);
+                    top_k_merge(row, slice.rows, v0, k, out->top_id + j * k, out->top_logit + j * k, &have[r]);
             }
+        }
+        for (int r = 0; r < nl; r++) {
+            size_t j = base + (size_t)lrow[r];
+            if (out->logprob && j + 1 < b->seq_start[seq[j] + 1])
+                out->logprob[j + 1] = (float)(target[r] - lse[r]);
         }
     }
 out:
@@ -375,6 +403,9 @@ out:
     scratch_free(&s);
     free(h);
     free(logits);
+    free(target);
+    free(lse);
+    free(have);
     free(pos);
     free(seq);
     free(lo);

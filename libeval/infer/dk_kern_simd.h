@@ -9,6 +9,7 @@
  *   ISA_NAME       the name dk_kernels_isa reports
  *   VADD, VSUB, VMAX, VMIN, VDIV, VROUND(v) (to nearest), VPOW2(v) (2^v for integral v),
  *   VLOADU_TAIL(p, n) / VSTORE_TAIL(p, v, n) (the first n < VW lanes, the rest zero)
+ *   VTRANSPOSE(r)  transposes the VW x VW block held in V r[VW]
  * Invariant: every output lane is a chain of fused multiply-adds over k = 0, 1, ...
  * in order, exactly what the portable path computes with fmaf, so the result of one
  * (token, row) pair depends neither on the tile, the batch, the thread split nor the
@@ -211,7 +212,28 @@ static ATTR void FN(attend)(const float *q, const float *k, const float *v, size
     }
 }
 
-static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(logsumexp), FN(swiglu), FN(attend) };
+/* panel[k][l] = src[l][k] for k < kc and l < TGW (rows l >= nr are zero): the rows of a
+ * weight slice laid out as the kernel's lanes. */
+static ATTR void FN(transpose)(const float *src, size_t lds, int nr, int kc, float *panel)
+{
+    int kv = kc / VW * VW;
+    for (int rb = 0; rb < TGW; rb += VW) {
+        for (int k = 0; k < kv; k += VW) {
+            V r[VW];
+            for (int i = 0; i < VW; i++)
+                r[i] = rb + i < nr ? VLOAD(src + (size_t)(rb + i) * lds + k) : VZERO;
+            VTRANSPOSE(r);
+            for (int i = 0; i < VW; i++)
+                VSTORE(panel + (size_t)(k + i) * TGW + rb, r[i]);
+        }
+        for (int k = kv; k < kc; k++)
+            for (int i = 0; i < VW; i++)
+                panel[(size_t)k * TGW + rb + i] = rb + i < nr ? src[(size_t)(rb + i) * lds + k] : 0.0f;
+    }
+}
+
+static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(transpose), FN(logsumexp), FN(swiglu),
+                                FN(attend) };
 
 #undef TGW
 #undef FN

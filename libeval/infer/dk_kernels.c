@@ -77,6 +77,7 @@ typedef struct dk_isa {
     int tg;
     void (*kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr);
     void (*conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst);
+    void (*transpose)(const float *src, size_t lds, int nr, int kc, float *panel);
     double (*logsumexp)(const float *x, int64_t n);
     void (*swiglu)(float *g, const float *u, size_t n);
     void (*attend)(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
@@ -100,6 +101,13 @@ static void conv_scalar(dk_dtype dt, const uint8_t *row, int64_t k0, int n, floa
 {
     for (int k = 0; k < n; k++)
         dst[k] = dk_wscalar(dt, row, k0 + k);
+}
+
+static void transpose_scalar(const float *src, size_t lds, int nr, int kc, float *panel)
+{
+    for (int k = 0; k < kc; k++)
+        for (int l = 0; l < TG_SCALAR; l++)
+            panel[k * TG_SCALAR + l] = l < nr ? src[(size_t)l * lds + k] : 0.0f;
 }
 
 static double logsumexp_scalar(const float *x, int64_t n)
@@ -147,13 +155,36 @@ static void attend_scalar(const float *q, const float *k, const float *v, size_t
     }
 }
 
-static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar, logsumexp_scalar, swiglu_scalar,
-                                   attend_scalar };
+static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar, transpose_scalar, logsumexp_scalar,
+                                   swiglu_scalar, attend_scalar };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 /* ---- AVX-512: 6 rows x 64 lanes, 24 accumulators of 32 registers ---- */
+__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
 #define SFX avx512
 #define ISA_NAME "avx512"
 #define ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
@@ -180,6 +211,7 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
         _mm512_set1_epi32(127)), 23))
 #define VLOADU_TAIL(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define VSTORE_TAIL(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VTRANSPOSE(r) transpose16(r)
 #define NT 4
 #include "dk_kern_simd.h"
 #undef SFX
@@ -207,8 +239,28 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
 #undef VPOW2
 #undef VLOADU_TAIL
 #undef VSTORE_TAIL
+#undef VTRANSPOSE
 
 /* ---- AVX2 + FMA + F16C: 6 rows x 16 lanes, 12 accumulators of 16 registers ---- */
+__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
 __attribute__((target("avx2"))) static inline __m256i tail_mask256(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -239,6 +291,7 @@ __attribute__((target("avx2"))) static inline __m256i tail_mask256(int n)
         _mm256_set1_epi32(127)), 23))
 #define VLOADU_TAIL(p, n) _mm256_maskload_ps(p, tail_mask256(n))
 #define VSTORE_TAIL(p, v, n) _mm256_maskstore_ps(p, tail_mask256(n), v)
+#define VTRANSPOSE(r) transpose8(r)
 #define NT 2
 #include "dk_kern_simd.h"
 #define DK_HAVE_X86 1
@@ -403,11 +456,14 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
         const float *b[DK_MR];
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? (int)(K - k0) : KC;
-            for (int i = 0; i < nr; i++)
-                isa->conv(W->dt, W->data + (size_t)(r0 + i) * W->row_bytes, k0, kc, conv + (size_t)i * KCP);
-            for (int k = 0; k < kc; k++)
-                for (int l = 0; l < tg; l++)
-                    panel[(size_t)k * tg + l] = l < nr ? conv[(size_t)l * KCP + k] : 0.0f;
+            const uint8_t *src = W->data + (size_t)r0 * W->row_bytes;
+            if (W->dt == DK_DT_F32) {
+                isa->transpose((const float *)src + k0, (size_t)K, nr, kc, panel);
+            } else {
+                for (int i = 0; i < nr; i++)
+                    isa->conv(W->dt, src + (size_t)i * W->row_bytes, k0, kc, conv + (size_t)i * KCP);
+                isa->transpose(conv, KCP, nr, kc, panel);
+            }
             for (int t = 0; t < n; t++)
                 b[t] = X + (size_t)t * K + k0;
             isa->kern(panel, b, kc, c, k0 == 0, n);

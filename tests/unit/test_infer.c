@@ -104,6 +104,132 @@ static void test_matmul_types(void)
     dk_mm_ws_free(&ws);
 }
 
+/* A small deterministic generator: the tests need no more than varied values. */
+static uint32_t rng_state = 12345;
+static float rnd(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static uint16_t f32_to_f16_trunc(float v)
+{
+    /* |v| < 2 and not tiny here: exponent rebias and a truncated mantissa */
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    uint32_t e = (b >> 23) & 0xff;
+    if (e < 103)
+        return (uint16_t)(b >> 16 & 0x8000);
+    return (uint16_t)((b >> 16 & 0x8000) | (e - 112) << 10 | (b >> 13 & 0x3ff));
+}
+
+/* Every output must be exactly the chain s = fmaf(x[k], w[k], s) over k in order, for
+ * any n (the few-token and many-token paths), rows and k that fill no tile or chunk
+ * evenly, and every weight type: the property batch invariance rests on. */
+static void test_matmul_exact(void)
+{
+    enum { ROWS = 70, K = 320, NMAX = 130 };
+    static float x[NMAX * K], wf[ROWS * K], y[NMAX * ROWS], wdeq[ROWS * K];
+    static uint16_t wh[ROWS * K], wb[ROWS * K];
+    static uint8_t wq[ROWS * (K / 32) * DK_Q8_0_BYTES];
+    for (int i = 0; i < NMAX * K; i++)
+        x[i] = rnd();
+    for (int i = 0; i < ROWS * K; i++) {
+        wf[i] = rnd();
+        wh[i] = f32_to_f16_trunc(wf[i]);
+        uint32_t b;
+        memcpy(&b, &wf[i], 4);
+        wb[i] = (uint16_t)(b >> 16);
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int blk = 0; blk < K / 32; blk++) {
+            uint8_t *p = wq + ((size_t)r * (K / 32) + blk) * DK_Q8_0_BYTES;
+            p[0] = 0x00; p[1] = 0x20 + (uint8_t)(blk % 4);   /* scales 2^-7 .. about 2^-6 */
+            for (int i = 0; i < 32; i++)
+                p[2 + i] = (uint8_t)(int8_t)(int)(wf[r * K + blk * 32 + i] * 127);
+        }
+    const int ns[] = { 1, 2, 5, 6, 7, 64, 65, 130 };
+    dk_mm_ws ws;
+    DK_CHECK_INT(dk_mm_ws_init(&ws, NMAX, K), 0);
+    for (int dt = 0; dt < 4; dt++) {
+        dk_tensor t = { (dk_dtype)dt, K, ROWS, NULL, 0 };
+        switch (dt) {
+        case DK_DT_F32: t.data = (const uint8_t *)wf; t.row_bytes = K * 4; break;
+        case DK_DT_F16: t.data = (const uint8_t *)wh; t.row_bytes = K * 2; break;
+        case DK_DT_BF16: t.data = (const uint8_t *)wb; t.row_bytes = K * 2; break;
+        default: t.data = wq; t.row_bytes = (K / 32) * DK_Q8_0_BYTES; break;
+        }
+        for (int r = 0; r < ROWS; r++)
+            dk_tensor_row_f32(&t, r, wdeq + (size_t)r * K);
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+            int n = ns[c], bad = 0;
+            dk_matmul(x, n, &t, y, &ws);
+            for (int i = 0; i < n; i++)
+                for (int r = 0; r < ROWS; r++) {
+                    float s = 0;
+                    for (int k = 0; k < K; k++)
+                        s = fmaf(x[i * K + k], wdeq[r * K + k], s);
+                    bad += memcmp(&s, &y[i * ROWS + r], 4) != 0;
+                }
+            if (bad)
+                fprintf(stderr, "matmul %s n=%d: %d outputs differ from the fma chain\n", dk_dtype_name(t.dt), n, bad);
+            DK_CHECK_INT(bad, 0);
+        }
+    }
+    dk_mm_ws_free(&ws);
+    dk_mm_ws_free(NULL);
+}
+
+/* Attention, log-sum-exp and the SwiGLU gate against double-precision arithmetic. */
+static void test_vector_ops(void)
+{
+    enum { N = 37, HD = 72, LD = 80, V = 10007 };
+    static float q[HD], k[N * LD], v[N * LD], sc[N], out[HD], big[V], g[V], u[V];
+    for (int i = 0; i < HD; i++)
+        q[i] = rnd();
+    for (int i = 0; i < N * LD; i++) {
+        k[i] = rnd();
+        v[i] = rnd();
+    }
+    for (int n = 1; n <= N; n += 12) {
+        double p[N], mx = -1e300, sum = 0;
+        for (int j = 0; j < n; j++) {
+            double d = 0;
+            for (int i = 0; i < HD; i++)
+                d += (double)q[i] * k[j * LD + i];
+            p[j] = d * 0.125;
+            mx = p[j] > mx ? p[j] : mx;
+        }
+        for (int j = 0; j < n; j++)
+            sum += p[j] = exp(p[j] - mx);
+        dk_attend(q, k, v, LD, n, HD, 0.125f, sc, out);
+        double md = 0;
+        for (int i = 0; i < HD; i++) {
+            double o = 0;
+            for (int j = 0; j < n; j++)
+                o += p[j] / sum * v[j * LD + i];
+            md = fmax(md, fabs(o - out[i]));
+        }
+        DK_CHECK_NEAR(md, 0, 1e-6);
+    }
+    double s = 0;
+    for (int i = 0; i < V; i++) {
+        big[i] = rnd() * 30;
+        s += exp((double)big[i] - 30);
+    }
+    DK_CHECK_NEAR(dk_logsumexp(big, V), 30 + log(s), 1e-6);
+    double md = 0;
+    for (int i = 0; i < V; i++) {
+        g[i] = rnd() * 20;
+        u[i] = rnd();
+    }
+    memcpy(big, g, sizeof g);
+    dk_swiglu(g, u, V);
+    for (int i = 0; i < V; i++)
+        md = fmax(md, fabs(g[i] - (double)big[i] / (1 + exp(-(double)big[i])) * u[i]));
+    DK_CHECK_NEAR(md, 0, 1e-5);
+}
+
 static void test_logsumexp(void)
 {
     const float x[3] = { 1000, 1000, 1000 };   /* overflows without the max shift */
@@ -171,6 +297,8 @@ int main(void)
     DK_RUN(test_moe_route);
     DK_RUN(test_half);
     DK_RUN(test_matmul_types);
+    DK_RUN(test_matmul_exact);
+    DK_RUN(test_vector_ops);
     DK_RUN(test_logsumexp);
     DK_RUN(test_safetensors_errors);
     DK_RUN(test_gguf_errors);
