@@ -212,27 +212,97 @@ static ATTR void FN(attend)(const float *q, const float *k, const float *v, size
     }
 }
 
-/* panel[k][l] = src[l][k] for k < kc and l < TGW (rows l >= nr are zero): the rows of a
- * weight slice laid out as the kernel's lanes. */
-static ATTR void FN(transpose)(const float *src, size_t lds, int nr, int kc, float *panel)
+/* VW weights of a row at k (k a multiple of VW, so a Q8_0 vector never straddles blocks). */
+static inline ATTR __attribute__((always_inline)) V FN(loadw)(dk_dtype dt, const uint8_t *row, int64_t k)
 {
-    int kv = kc / VW * VW;
-    for (int rb = 0; rb < TGW; rb += VW) {
-        for (int k = 0; k < kv; k += VW) {
-            V r[VW];
-            for (int i = 0; i < VW; i++)
-                r[i] = rb + i < nr ? VLOAD(src + (size_t)(rb + i) * lds + k) : VZERO;
-            VTRANSPOSE(r);
-            for (int i = 0; i < VW; i++)
-                VSTORE(panel + (size_t)(k + i) * TGW + rb, r[i]);
-        }
-        for (int k = kv; k < kc; k++)
-            for (int i = 0; i < VW; i++)
-                panel[(size_t)k * TGW + rb + i] = rb + i < nr ? src[(size_t)(rb + i) * lds + k] : 0.0f;
+    switch (dt) {
+    case DK_DT_F32: return VLOAD((const float *)row + k);
+    case DK_DT_F16: return LW_F16((const uint16_t *)row + k);
+    case DK_DT_BF16: return LW_BF16((const uint16_t *)row + k);
+    default: {
+        const uint8_t *blk = row + (size_t)(k / DK_Q8_0_BLOCK) * DK_Q8_0_BYTES;
+        uint16_t hs;
+        memcpy(&hs, blk, 2);
+        return VMUL(LW_Q8((const int8_t *)(blk + 2 + k % DK_Q8_0_BLOCK)), VSET1(dk_f16_to_f32(hs)));
+    }
     }
 }
 
-static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(transpose), FN(logsumexp), FN(swiglu),
+/* Few tokens (decoding): rows r0..r0+nr of W (nr <= TGW) against n tokens. A slice of
+ * VW rows x GK inputs is converted into a small buffer (row by row, in file order),
+ * then VW x VW blocks of it are transposed in registers so the lanes are rows, and
+ * each k is one broadcast multiply-add, in k order, as in the tile kernel.
+ * c[t][l] gets token t, row r0 + l. */
+#define GK 128
+static inline ATTR __attribute__((always_inline)) void FN(gemv_n)(dk_dtype dt, const uint8_t *w, size_t rb,
+    int64_t K, int nr, const float *X, float *c, const int n)
+{
+    float buf[VW * GK] __attribute__((aligned(64)));
+    int64_t kv = K / VW * VW;
+    for (int base = 0; base < nr; base += VW) {
+        int nb = nr - base < VW ? nr - base : VW;
+        V acc[DK_MR - 1];
+#pragma GCC unroll 8
+        for (int t = 0; t < n; t++)
+            acc[t] = VZERO;
+        for (int64_t k0 = 0; k0 < kv; k0 += GK) {
+            int kc = kv - k0 < GK ? (int)(kv - k0) : GK;
+            for (int i = 0; i < nb; i++)
+                for (int k = 0; k < kc; k += VW)
+                    VSTORE(buf + i * GK + k, FN(loadw)(dt, w + (size_t)(base + i) * rb, k0 + k));
+            for (int i = nb; i < VW; i++)
+                for (int k = 0; k < kc; k += VW)
+                    VSTORE(buf + i * GK + k, VZERO);
+            for (int k = 0; k < kc; k += VW) {
+                V r[VW];
+#pragma GCC unroll 16
+                for (int i = 0; i < VW; i++)
+                    r[i] = VLOAD(buf + i * GK + k);
+                VTRANSPOSE(r);
+#pragma GCC unroll 16
+                for (int j = 0; j < VW; j++)
+#pragma GCC unroll 8
+                    for (int t = 0; t < n; t++)
+                        acc[t] = VFMA(VSET1(X[(size_t)t * K + k0 + k + j]), r[j], acc[t]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < n; t++)
+            VSTORE(c + t * TGW + base, acc[t]);
+    }
+    for (int64_t k = kv; k < K; k++)
+        for (int l = 0; l < nr; l++) {
+            float wv = dk_wscalar(dt, w + (size_t)l * rb, k);
+            for (int t = 0; t < n; t++)
+                c[t * TGW + l] = fmaf(X[(size_t)t * K + k], wv, c[t * TGW + l]);
+        }
+}
+
+#define GEMV_N(DT)                                                                  \
+    switch (n) {                                                                    \
+    case 1: FN(gemv_n)(DT, w, rb, K, nr, X, c, 1); break;                           \
+    case 2: FN(gemv_n)(DT, w, rb, K, nr, X, c, 2); break;                           \
+    case 3: FN(gemv_n)(DT, w, rb, K, nr, X, c, 3); break;                           \
+    case 4: FN(gemv_n)(DT, w, rb, K, nr, X, c, 4); break;                           \
+    default: FN(gemv_n)(DT, w, rb, K, nr, X, c, DK_MR - 1); break;                  \
+    }
+
+static ATTR void FN(gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c)
+{
+    const uint8_t *w = W->data + (size_t)r0 * W->row_bytes;
+    size_t rb = W->row_bytes;
+    int64_t K = W->cols;
+    switch (W->dt) {
+    case DK_DT_F32: GEMV_N(DK_DT_F32) break;
+    case DK_DT_F16: GEMV_N(DK_DT_F16) break;
+    case DK_DT_BF16: GEMV_N(DK_DT_BF16) break;
+    case DK_DT_Q8_0: GEMV_N(DK_DT_Q8_0) break;
+    }
+}
+#undef GK
+#undef GEMV_N
+
+static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(gemv), FN(logsumexp), FN(swiglu),
                                 FN(attend) };
 
 #undef TGW

@@ -77,7 +77,7 @@ typedef struct dk_isa {
     int tg;
     void (*kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr);
     void (*conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst);
-    void (*transpose)(const float *src, size_t lds, int nr, int kc, float *panel);
+    void (*gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c);
     double (*logsumexp)(const float *x, int64_t n);
     void (*swiglu)(float *g, const float *u, size_t n);
     void (*attend)(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
@@ -103,11 +103,17 @@ static void conv_scalar(dk_dtype dt, const uint8_t *row, int64_t k0, int n, floa
         dst[k] = dk_wscalar(dt, row, k0 + k);
 }
 
-static void transpose_scalar(const float *src, size_t lds, int nr, int kc, float *panel)
+static void gemv_scalar(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c)
 {
-    for (int k = 0; k < kc; k++)
-        for (int l = 0; l < TG_SCALAR; l++)
-            panel[k * TG_SCALAR + l] = l < nr ? src[(size_t)l * lds + k] : 0.0f;
+    for (int l = 0; l < nr; l++) {
+        const uint8_t *row = W->data + (size_t)(r0 + l) * W->row_bytes;
+        for (int t = 0; t < n; t++) {
+            float s = 0;
+            for (int64_t k = 0; k < W->cols; k++)
+                s = fmaf(X[(size_t)t * W->cols + k], dk_wscalar(W->dt, row, k), s);
+            c[t * TG_SCALAR + l] = s;
+        }
+    }
 }
 
 static double logsumexp_scalar(const float *x, int64_t n)
@@ -155,14 +161,14 @@ static void attend_scalar(const float *q, const float *k, const float *v, size_t
     }
 }
 
-static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar, transpose_scalar, logsumexp_scalar,
+static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar, gemv_scalar, logsumexp_scalar,
                                    swiglu_scalar, attend_scalar };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 /* ---- AVX-512: 6 rows x 64 lanes, 24 accumulators of 32 registers ---- */
-__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
+__attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16])
 {
     __m512 t[16], u[16];
     for (int i = 0; i < 16; i += 2) {
@@ -242,7 +248,7 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
 #undef VTRANSPOSE
 
 /* ---- AVX2 + FMA + F16C: 6 rows x 16 lanes, 12 accumulators of 16 registers ---- */
-__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
+__attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 r[8])
 {
     __m256 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
@@ -334,14 +340,13 @@ const char *dk_kernels_isa(void)
  * kernel, and the same chains of multiply-adds, serve both. */
 #define KC 256
 #define RB (4 * DK_MR)
-#define KCP (KC + 16)     /* row stride of converted rows: avoids cache-set aliasing */
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
 
 static size_t per_thread_floats(int tg, int n_max)
 {
     size_t ng = ((size_t)n_max + (size_t)tg - 1) / (size_t)tg;
     size_t big = ALIGN16((size_t)RB * KC) + ALIGN16(ng * RB * (size_t)tg);
-    size_t small = ALIGN16((size_t)KC * tg) + ALIGN16((size_t)tg * KCP) + ALIGN16((size_t)DK_MR * tg);
+    size_t small = ALIGN16((size_t)DK_MR * tg);
     return big > small ? big : small;
 }
 
@@ -448,26 +453,10 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
     int64_t K = W->cols, N = W->rows, ng = (N + tg - 1) / tg;
 #pragma omp parallel for schedule(static) if (ng > 1 && (double)n * N * K >= PAR_MIN)
     for (int64_t g = 0; g < ng; g++) {
-        float *panel = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
-        float *conv = panel + ALIGN16((size_t)KC * tg);
-        float *c = conv + ALIGN16((size_t)tg * KCP);
+        float *c = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
         int64_t r0 = g * tg;
         int nr = N - r0 < tg ? (int)(N - r0) : tg;
-        const float *b[DK_MR];
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? (int)(K - k0) : KC;
-            const uint8_t *src = W->data + (size_t)r0 * W->row_bytes;
-            if (W->dt == DK_DT_F32) {
-                isa->transpose((const float *)src + k0, (size_t)K, nr, kc, panel);
-            } else {
-                for (int i = 0; i < nr; i++)
-                    isa->conv(W->dt, src + (size_t)i * W->row_bytes, k0, kc, conv + (size_t)i * KCP);
-                isa->transpose(conv, KCP, nr, kc, panel);
-            }
-            for (int t = 0; t < n; t++)
-                b[t] = X + (size_t)t * K + k0;
-            isa->kern(panel, b, kc, c, k0 == 0, n);
-        }
+        isa->gemv(W, r0, nr, X, n, c);
         for (int t = 0; t < n; t++)
             memcpy(Y + (size_t)t * N + r0, c + (size_t)t * tg, (size_t)nr * 4);
     }
