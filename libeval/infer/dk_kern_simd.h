@@ -212,22 +212,6 @@ static ATTR void FN(attend)(const float *q, const float *k, const float *v, size
     }
 }
 
-/* VW weights of a row at k (k a multiple of VW, so a Q8_0 vector never straddles blocks). */
-static inline ATTR __attribute__((always_inline)) V FN(loadw)(dk_dtype dt, const uint8_t *row, int64_t k)
-{
-    switch (dt) {
-    case DK_DT_F32: return VLOAD((const float *)row + k);
-    case DK_DT_F16: return LW_F16((const uint16_t *)row + k);
-    case DK_DT_BF16: return LW_BF16((const uint16_t *)row + k);
-    default: {
-        const uint8_t *blk = row + (size_t)(k / DK_Q8_0_BLOCK) * DK_Q8_0_BYTES;
-        uint16_t hs;
-        memcpy(&hs, blk, 2);
-        return VMUL(LW_Q8((const int8_t *)(blk + 2 + k % DK_Q8_0_BLOCK)), VSET1(dk_f16_to_f32(hs)));
-    }
-    }
-}
-
 /* Few tokens (decoding): rows r0..r0+nr of W (nr <= TGW) against n tokens. A slice of
  * VW rows x GK inputs is converted into a small buffer (row by row, in file order),
  * then VW x VW blocks of it are transposed in registers so the lanes are rows, and
@@ -248,8 +232,7 @@ static inline ATTR __attribute__((always_inline)) void FN(gemv_n)(dk_dtype dt, c
         for (int64_t k0 = 0; k0 < kv; k0 += GK) {
             int kc = kv - k0 < GK ? (int)(kv - k0) : GK;
             for (int i = 0; i < nb; i++)
-                for (int k = 0; k < kc; k += VW)
-                    VSTORE(buf + i * GK + k, FN(loadw)(dt, w + (size_t)(base + i) * rb, k0 + k));
+                FN(conv)(dt, w + (size_t)(base + i) * rb, k0, kc, buf + i * GK);
             for (int i = nb; i < VW; i++)
                 for (int k = 0; k < kc; k += VW)
                     VSTORE(buf + i * GK + k, VZERO);
@@ -278,29 +261,20 @@ static inline ATTR __attribute__((always_inline)) void FN(gemv_n)(dk_dtype dt, c
         }
 }
 
-#define GEMV_N(DT)                                                                  \
-    switch (n) {                                                                    \
-    case 1: FN(gemv_n)(DT, w, rb, K, nr, X, c, 1); break;                           \
-    case 2: FN(gemv_n)(DT, w, rb, K, nr, X, c, 2); break;                           \
-    case 3: FN(gemv_n)(DT, w, rb, K, nr, X, c, 3); break;                           \
-    case 4: FN(gemv_n)(DT, w, rb, K, nr, X, c, 4); break;                           \
-    default: FN(gemv_n)(DT, w, rb, K, nr, X, c, DK_MR - 1); break;                  \
-    }
-
 static ATTR void FN(gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c)
 {
     const uint8_t *w = W->data + (size_t)r0 * W->row_bytes;
     size_t rb = W->row_bytes;
     int64_t K = W->cols;
-    switch (W->dt) {
-    case DK_DT_F32: GEMV_N(DK_DT_F32) break;
-    case DK_DT_F16: GEMV_N(DK_DT_F16) break;
-    case DK_DT_BF16: GEMV_N(DK_DT_BF16) break;
-    case DK_DT_Q8_0: GEMV_N(DK_DT_Q8_0) break;
+    switch (n) {
+    case 1: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 1); break;
+    case 2: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 2); break;
+    case 3: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 3); break;
+    case 4: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 4); break;
+    default: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, DK_MR - 1); break;
     }
 }
 #undef GK
-#undef GEMV_N
 
 static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(gemv), FN(logsumexp), FN(swiglu),
                                 FN(attend) };
