@@ -212,46 +212,47 @@ static ATTR void FN(attend)(const float *q, const float *k, const float *v, size
     }
 }
 
-/* Few tokens (decoding): rows r0..r0+nr of W (nr <= TGW) against n tokens. A slice of
- * VW rows x GK inputs is converted into a small buffer (row by row, in file order),
- * then VW x VW blocks of it are transposed in registers so the lanes are rows, and
- * each k is one broadcast multiply-add, in k order, as in the tile kernel.
+/* Few tokens (decoding): rows r0..r0+nr of W (nr <= TGW) against n tokens. VW whole
+ * rows are converted into buf (stride ld >= K: the rows are one contiguous stretch of
+ * the file, read in order, which is what decoding's speed depends on), then VW x VW
+ * blocks are transposed in registers so the lanes are rows, and each k is one
+ * broadcast multiply-add, in k order, as in the tile kernel.
  * c[t][l] gets token t, row r0 + l. */
-#define GK 128
 static inline ATTR __attribute__((always_inline)) void FN(gemv_n)(dk_dtype dt, const uint8_t *w, size_t rb,
-    int64_t K, int nr, const float *X, float *c, const int n)
+    int64_t K, int nr, const float *X, float *c, float *buf, size_t ld, const int n)
 {
-    float buf[VW * GK] __attribute__((aligned(64)));
     int64_t kv = K / VW * VW;
-    for (int base = 0; base < nr; base += VW) {
-        int nb = nr - base < VW ? nr - base : VW;
-        V acc[DK_MR - 1];
+    for (int base = 0; base < nr; base += 2 * VW) {
+        int nb = nr - base < 2 * VW ? nr - base : 2 * VW;
+        V acc[DK_MR - 1][2];
 #pragma GCC unroll 8
         for (int t = 0; t < n; t++)
-            acc[t] = VZERO;
-        for (int64_t k0 = 0; k0 < kv; k0 += GK) {
-            int kc = kv - k0 < GK ? (int)(kv - k0) : GK;
-            for (int i = 0; i < nb; i++)
-                FN(conv)(dt, w + (size_t)(base + i) * rb, k0, kc, buf + i * GK);
-            for (int i = nb; i < VW; i++)
-                for (int k = 0; k < kc; k += VW)
-                    VSTORE(buf + i * GK + k, VZERO);
-            for (int k = 0; k < kc; k += VW) {
+            acc[t][0] = acc[t][1] = VZERO;
+        for (int i = 0; i < nb; i++)
+            FN(conv)(dt, w + (size_t)(base + i) * rb, 0, (int)kv, buf + i * ld);
+        for (int i = nb; i < 2 * VW; i++)
+            memset(buf + i * ld, 0, (size_t)kv * 4);
+        for (int64_t k = 0; k < kv; k += VW) {
+            /* two row blocks, two independent chains to hide the FMA latency */
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
                 V r[VW];
 #pragma GCC unroll 16
                 for (int i = 0; i < VW; i++)
-                    r[i] = VLOAD(buf + i * GK + k);
+                    r[i] = VLOAD(buf + (h * VW + i) * ld + k);
                 VTRANSPOSE(r);
 #pragma GCC unroll 16
                 for (int j = 0; j < VW; j++)
 #pragma GCC unroll 8
                     for (int t = 0; t < n; t++)
-                        acc[t] = VFMA(VSET1(X[(size_t)t * K + k0 + k + j]), r[j], acc[t]);
+                        acc[t][h] = VFMA(VSET1(X[(size_t)t * K + k + j]), r[j], acc[t][h]);
             }
         }
 #pragma GCC unroll 8
-        for (int t = 0; t < n; t++)
-            VSTORE(c + t * TGW + base, acc[t]);
+        for (int t = 0; t < n; t++) {
+            VSTORE(c + t * TGW + base, acc[t][0]);
+            VSTORE(c + t * TGW + base + VW, acc[t][1]);
+        }
     }
     for (int64_t k = kv; k < K; k++)
         for (int l = 0; l < nr; l++) {
@@ -261,20 +262,20 @@ static inline ATTR __attribute__((always_inline)) void FN(gemv_n)(dk_dtype dt, c
         }
 }
 
-static ATTR void FN(gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c)
+static ATTR void FN(gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c, float *buf)
 {
+    size_t ld = (size_t)W->cols + 16;
     const uint8_t *w = W->data + (size_t)r0 * W->row_bytes;
     size_t rb = W->row_bytes;
     int64_t K = W->cols;
     switch (n) {
-    case 1: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 1); break;
-    case 2: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 2); break;
-    case 3: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 3); break;
-    case 4: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, 4); break;
-    default: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, DK_MR - 1); break;
+    case 1: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, buf, ld, 1); break;
+    case 2: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, buf, ld, 2); break;
+    case 3: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, buf, ld, 3); break;
+    case 4: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, buf, ld, 4); break;
+    default: FN(gemv_n)(W->dt, w, rb, K, nr, X, c, buf, ld, DK_MR - 1); break;
     }
 }
-#undef GK
 
 static const dk_isa FN(isa) = { ISA_NAME, TGW, FN(kern), FN(conv), FN(gemv), FN(logsumexp), FN(swiglu),
                                 FN(attend) };

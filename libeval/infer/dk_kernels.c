@@ -77,7 +77,7 @@ typedef struct dk_isa {
     int tg;
     void (*kern)(const float *xp, const float *const *b, int kc, float *c, int first, int mr);
     void (*conv)(dk_dtype dt, const uint8_t *row, int64_t k0, int n, float *dst);
-    void (*gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c);
+    void (*gemv)(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c, float *buf);
     double (*logsumexp)(const float *x, int64_t n);
     void (*swiglu)(float *g, const float *u, size_t n);
     void (*attend)(const float *q, const float *k, const float *v, size_t ld, int n, int hd, float scale, float *sc,
@@ -103,8 +103,9 @@ static void conv_scalar(dk_dtype dt, const uint8_t *row, int64_t k0, int n, floa
         dst[k] = dk_wscalar(dt, row, k0 + k);
 }
 
-static void gemv_scalar(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c)
+static void gemv_scalar(const dk_tensor *W, int64_t r0, int nr, const float *X, int n, float *c, float *buf)
 {
+    (void)buf;
     for (int l = 0; l < nr; l++) {
         const uint8_t *row = W->data + (size_t)(r0 + l) * W->row_bytes;
         for (int t = 0; t < n; t++) {
@@ -171,21 +172,26 @@ static const dk_isa isa_scalar = { "scalar", TG_SCALAR, kern_scalar, conv_scalar
 __attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16])
 {
     __m512 t[16], u[16];
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 4) {
         u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
         u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
         u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
         u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
     }
+#pragma GCC unroll 16
     for (int h = 0; h < 16; h += 8)
+#pragma GCC unroll 16
         for (int i = 0; i < 4; i++) {
             t[h + i] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0x88);
             t[h + i + 4] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0xdd);
         }
+#pragma GCC unroll 16
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
@@ -251,16 +257,19 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
 __attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 r[8])
 {
     __m256 t[8], u[8];
+#pragma GCC unroll 16
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 8; i += 4) {
         u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
         u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
         u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
         u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 4; i++) {
         r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
         r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
@@ -342,11 +351,12 @@ const char *dk_kernels_isa(void)
 #define RB (4 * DK_MR)
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
 
-static size_t per_thread_floats(int tg, int n_max)
+static size_t per_thread_floats(int tg, int n_max, int64_t k_max)
 {
     size_t ng = ((size_t)n_max + (size_t)tg - 1) / (size_t)tg;
     size_t big = ALIGN16((size_t)RB * KC) + ALIGN16(ng * RB * (size_t)tg);
-    size_t small = ALIGN16((size_t)DK_MR * tg);
+    /* a tile of results, and up to 2 x 16 converted rows of stride k_max + 16 */
+    size_t small = ALIGN16((size_t)DK_MR * tg) + 32 * ((size_t)k_max + 16);
     return big > small ? big : small;
 }
 
@@ -378,7 +388,7 @@ int dk_mm_ws_init(dk_mm_ws *ws, int n_max, int64_t k_max)
     ws->k_max = k_max;
     ws->n_thr = max_threads();
     ws->xp_floats = ALIGN16(ng * (size_t)tg * (size_t)k_max);
-    ws->thr_floats = per_thread_floats(tg, n_max);
+    ws->thr_floats = per_thread_floats(tg, n_max, k_max);
     size_t bytes = (ws->xp_floats + ws->thr_floats * (size_t)ws->n_thr) * 4;
     ws->p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     return ws->p ? 0 : DK_ENOMEM;
@@ -456,7 +466,7 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
         float *c = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
         int64_t r0 = g * tg;
         int nr = N - r0 < tg ? (int)(N - r0) : tg;
-        isa->gemv(W, r0, nr, X, n, c);
+        isa->gemv(W, r0, nr, X, n, c, c + ALIGN16((size_t)DK_MR * tg));
         for (int t = 0; t < n; t++)
             memcpy(Y + (size_t)t * N + r0, c + (size_t)t * tg, (size_t)nr * 4);
     }
