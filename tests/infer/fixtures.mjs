@@ -1,10 +1,11 @@
 // fixtures.mjs: writes tiny random-weight models of every architecture the inference
-// core supports, each as GGUF (F32 and F16, plus a Q8_0 qwen2) and as a Hugging Face
+// core supports, each as GGUF (F32, F16 and Q8_0) and as a Hugging Face
 // folder (config.json + safetensors) holding the same weights. Independent of the
 // core's loader: it follows llama.cpp's converter (convert_hf_to_gguf.py) conventions
 // itself: tensor names, q/k rows permuted for llama/deepseek (rope in adjacent pairs)
 // but not for qwen2/qwen3, MoE experts merged into one [n_expert][rows][cols] tensor,
-// 1-D tensors kept F32 in an F16 file, and the real Qwen3 vocabulary with its merges.
+// 1-D tensors kept F32 in an F16 file (and in a Q8_0 file, with the router: see
+// q8Allowed), and the real Qwen3 vocabulary with its merges.
 //
 // Every weight is rounded to a bf16 value that f16 also holds exactly, so the F32 and
 // F16 GGUF files and the bf16/f16/f32 safetensors all hold the same numbers.
@@ -89,17 +90,30 @@ function encode(data, dtype) {
     }
     return b;
 }
-function encodeQ8(data, cols) {     // ggml Q8_0: per 32 values an f16 scale d = amax/127, then int8 round(x/d)
-    const nb = data.length / 32, b = Buffer.alloc(nb * 34);
+// ggml's Q8_0 as llama.cpp's quantize_row_q8_0_ref writes it: per block of 32 values an
+// f16 scale d = amax / 127, then int8 q = roundf(x * (1/d)), all in f32 arithmetic
+// (Math.fround after each step; double then f32 rounding is exact for one operation on
+// f32 inputs), roundf rounding halves away from zero.
+function encodeQ8(data) {
+    const nb = data.length / 32, b = Buffer.alloc(nb * 34), fr = Math.fround;
     for (let k = 0; k < nb; k++) {
         let amax = 0;
         for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(data[k * 32 + i]));
-        const d = amax / 127, id = d ? 1 / d : 0;
+        const d = fr(amax / 127), id = d ? fr(1 / d) : 0;
         b.writeUInt16LE(f16bits(d), k * 34);
-        for (let i = 0; i < 32; i++) b.writeInt8(Math.round(data[k * 32 + i] * id), k * 34 + 2 + i);
+        for (let i = 0; i < 32; i++) {
+            const x = fr(data[k * 32 + i] * id);
+            b.writeInt8(Math.sign(x) * Math.round(Math.abs(x)), k * 34 + 2 + i);
+        }
     }
-    void cols;
     return b;
+}
+// Which tensors a Q8_0 file quantizes, as llama.cpp's llama-quantize decides
+// (tensor_allows_quantization): 2-D and 3-D ".weight" tensors except the norms and the
+// MoE router (ffn_gate_inp), so token_embd and output are Q8_0 too; the rest stays F32.
+function q8Allowed(name, shape) {
+    return shape.length >= 2 && name.endsWith('.weight') && !name.endsWith('_norm.weight') &&
+        !name.includes('ffn_gate_inp') && shape[shape.length - 1] % 32 === 0;
 }
 
 // ---- the architectures ----
@@ -358,8 +372,8 @@ function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
     let off = 0;
     for (const [name, t] of T) {
         const is1d = t.shape.length === 1;
-        const ty = is1d || ftype === 'F32' ? 'F32' : ftype;
-        const data = ty === 'Q8_0' ? encodeQ8(t.data, t.shape[t.shape.length - 1]) : encode(t.data, ty);
+        const ty = ftype === 'Q8_0' ? (q8Allowed(name, t.shape) ? 'Q8_0' : 'F32') : is1d || ftype === 'F32' ? 'F32' : ftype;
+        const data = ty === 'Q8_0' ? encodeQ8(t.data) : encode(t.data, ty);
         const ne = [...t.shape].reverse();
         const h = Buffer.alloc(4 + 8 * ne.length + 4 + 8);
         h.writeUInt32LE(ne.length, 0);
@@ -410,7 +424,7 @@ if (bench) {
         const W = makeWeights(a, vocab.n, seed++);
         writeGguf(path.join(out, `${name}-f32.gguf`), a, W, vocab, 'F32');
         writeGguf(path.join(out, `${name}-f16.gguf`), a, W, vocab, 'F16');
-        if (name === 'qwen2') writeGguf(path.join(out, `${name}-q8_0.gguf`), a, W, vocab, 'Q8_0');
+        writeGguf(path.join(out, `${name}-q8_0.gguf`), a, W, vocab, 'Q8_0');
         // The folders cover each dtype and the sharded layout.
         const dt = { qwen2: 'BF16', qwen3: 'F32', llama: 'F16', deepseek: 'BF16', qwen3_moe: 'BF16' }[name];
         writeHfFolder(path.join(out, `${name}-hf`), a, W, vocab.n, dt, name === 'llama' ? 2 : 1);
