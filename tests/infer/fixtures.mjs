@@ -108,6 +108,21 @@ function encodeQ8(data) {
     }
     return b;
 }
+// The values a Q8_0 tensor holds (d as f16 times q, in f32), as ggml dequantizes them.
+function dequantQ8(data) {
+    const b = encodeQ8(data), out = new Float32Array(data.length);
+    for (let k = 0; k < data.length / 32; k++) {
+        const d = f16value(b.readUInt16LE(k * 34));
+        for (let i = 0; i < 32; i++) out[k * 32 + i] = Math.fround(d * b.readInt8(k * 34 + 2 + i));
+    }
+    return out;
+}
+function f16value(h) {
+    const e = (h >>> 10) & 0x1f, m = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
+    if (e === 0) return s * m * 2 ** -24;
+    if (e === 31) return m ? NaN : s * Infinity;
+    return s * (1024 + m) * 2 ** (e - 25);
+}
 // Which tensors a Q8_0 file quantizes, as llama.cpp's llama-quantize decides
 // (tensor_allows_quantization): 2-D and 3-D ".weight" tensors except the norms and the
 // MoE router (ffn_gate_inp), so token_embd and output are Q8_0 too; the rest stays F32.
@@ -332,12 +347,14 @@ function ggufTensors(a, W) {
     return T;
 }
 
-function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
+// ftype: F32 | F16 | Q8_0 | Q8_0_DEQ (an F32 file holding exactly the values of the Q8_0
+// file: llama.cpp computes on it in f32, what our core does on the Q8_0 file)
+function writeGguf(file, a, W, vocab, ftype) {
     const arch = a.gguf, hd = a.head_dim || a.hidden / a.heads;
     const kvs = [
         kvBuf('general.architecture', GT.STRING, arch),
         kvBuf('general.name', GT.STRING, `dlgkit-${arch}-fixture`),
-        kvBuf('general.file_type', GT.U32, { F32: 0, F16: 1, Q8_0: 7 }[ftype]),
+        kvBuf('general.file_type', GT.U32, { F32: 0, F16: 1, Q8_0: 7, Q8_0_DEQ: 0 }[ftype]),
         kvBuf(`${arch}.context_length`, GT.U32, 4096),
         kvBuf(`${arch}.embedding_length`, GT.U32, a.hidden),
         kvBuf(`${arch}.block_count`, GT.U32, a.layers),
@@ -372,8 +389,9 @@ function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
     let off = 0;
     for (const [name, t] of T) {
         const is1d = t.shape.length === 1;
-        const ty = ftype === 'Q8_0' ? (q8Allowed(name, t.shape) ? 'Q8_0' : 'F32') : is1d || ftype === 'F32' ? 'F32' : ftype;
-        const data = ty === 'Q8_0' ? encodeQ8(t.data) : encode(t.data, ty);
+        const q8 = ftype.startsWith('Q8_0') && q8Allowed(name, t.shape);
+        const ty = ftype === 'Q8_0' ? (q8 ? 'Q8_0' : 'F32') : is1d || ftype !== 'F16' ? 'F32' : ftype;
+        const data = ty === 'Q8_0' ? encodeQ8(t.data) : encode(q8 ? dequantQ8(t.data) : t.data, ty);
         const ne = [...t.shape].reverse();
         const h = Buffer.alloc(4 + 8 * ne.length + 4 + 8);
         h.writeUInt32LE(ne.length, 0);
@@ -425,6 +443,7 @@ if (bench) {
         writeGguf(path.join(out, `${name}-f32.gguf`), a, W, vocab, 'F32');
         writeGguf(path.join(out, `${name}-f16.gguf`), a, W, vocab, 'F16');
         writeGguf(path.join(out, `${name}-q8_0.gguf`), a, W, vocab, 'Q8_0');
+        writeGguf(path.join(out, `${name}-q8_0-deq.gguf`), a, W, vocab, 'Q8_0_DEQ');
         // The folders cover each dtype and the sharded layout.
         const dt = { qwen2: 'BF16', qwen3: 'F32', llama: 'F16', deepseek: 'BF16', qwen3_moe: 'BF16' }[name];
         writeHfFolder(path.join(out, `${name}-hf`), a, W, vocab.n, dt, name === 'llama' ? 2 : 1);
