@@ -1,10 +1,11 @@
 // fixtures.mjs: writes tiny random-weight models of every architecture the inference
-// core supports, each as GGUF (F32 and F16, plus a Q8_0 qwen2) and as a Hugging Face
+// core supports, each as GGUF (F32, F16 and Q8_0) and as a Hugging Face
 // folder (config.json + safetensors) holding the same weights. Independent of the
 // core's loader: it follows llama.cpp's converter (convert_hf_to_gguf.py) conventions
 // itself: tensor names, q/k rows permuted for llama/deepseek (rope in adjacent pairs)
 // but not for qwen2/qwen3, MoE experts merged into one [n_expert][rows][cols] tensor,
-// 1-D tensors kept F32 in an F16 file, and the real Qwen3 vocabulary with its merges.
+// 1-D tensors kept F32 in an F16 file (and in a Q8_0 file, with the router: see
+// q8Allowed), and the real Qwen3 vocabulary with its merges.
 //
 // Every weight is rounded to a bf16 value that f16 also holds exactly, so the F32 and
 // F16 GGUF files and the bf16/f16/f32 safetensors all hold the same numbers.
@@ -92,17 +93,45 @@ function encode(data, dtype) {
     }
     return b;
 }
-function encodeQ8(data, cols) {     // ggml Q8_0: per 32 values an f16 scale d = amax/127, then int8 round(x/d)
-    const nb = data.length / 32, b = Buffer.alloc(nb * 34);
+// ggml's Q8_0 as llama.cpp's quantize_row_q8_0_ref writes it: per block of 32 values an
+// f16 scale d = amax / 127, then int8 q = roundf(x * (1/d)), all in f32 arithmetic
+// (Math.fround after each step; double then f32 rounding is exact for one operation on
+// f32 inputs), roundf rounding halves away from zero.
+function encodeQ8(data) {
+    const nb = data.length / 32, b = Buffer.alloc(nb * 34), fr = Math.fround;
     for (let k = 0; k < nb; k++) {
         let amax = 0;
         for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(data[k * 32 + i]));
-        const d = amax / 127, id = d ? 1 / d : 0;
+        const d = fr(amax / 127), id = d ? fr(1 / d) : 0;
         b.writeUInt16LE(f16bits(d), k * 34);
-        for (let i = 0; i < 32; i++) b.writeInt8(Math.round(data[k * 32 + i] * id), k * 34 + 2 + i);
+        for (let i = 0; i < 32; i++) {
+            const x = fr(data[k * 32 + i] * id);
+            b.writeInt8(Math.sign(x) * Math.round(Math.abs(x)), k * 34 + 2 + i);
+        }
     }
-    void cols;
     return b;
+}
+// The values a Q8_0 tensor holds (d as f16 times q, in f32), as ggml dequantizes them.
+function dequantQ8(data) {
+    const b = encodeQ8(data), out = new Float32Array(data.length);
+    for (let k = 0; k < data.length / 32; k++) {
+        const d = f16value(b.readUInt16LE(k * 34));
+        for (let i = 0; i < 32; i++) out[k * 32 + i] = Math.fround(d * b.readInt8(k * 34 + 2 + i));
+    }
+    return out;
+}
+function f16value(h) {
+    const e = (h >>> 10) & 0x1f, m = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
+    if (e === 0) return s * m * 2 ** -24;
+    if (e === 31) return m ? NaN : s * Infinity;
+    return s * (1024 + m) * 2 ** (e - 25);
+}
+// Which tensors a Q8_0 file quantizes, as llama.cpp's llama-quantize decides
+// (tensor_allows_quantization): 2-D and 3-D ".weight" tensors except the norms and the
+// MoE router (ffn_gate_inp), so token_embd and output are Q8_0 too; the rest stays F32.
+function q8Allowed(name, shape) {
+    return shape.length >= 2 && name.endsWith('.weight') && !name.endsWith('_norm.weight') &&
+        !name.includes('ffn_gate_inp') && shape[shape.length - 1] % 32 === 0;
 }
 
 // ---- the architectures ----
@@ -321,12 +350,14 @@ function ggufTensors(a, W) {
     return T;
 }
 
-function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
+// ftype: F32 | F16 | Q8_0 | Q8_0_DEQ (an F32 file holding exactly the values of the Q8_0
+// file: llama.cpp computes on it in f32, what our core does on the Q8_0 file)
+function writeGguf(file, a, W, vocab, ftype) {
     const arch = a.gguf, hd = a.head_dim || a.hidden / a.heads;
     const kvs = [
         kvBuf('general.architecture', GT.STRING, arch),
         kvBuf('general.name', GT.STRING, `dlgkit-${arch}-fixture`),
-        kvBuf('general.file_type', GT.U32, { F32: 0, F16: 1, Q8_0: 7 }[ftype]),
+        kvBuf('general.file_type', GT.U32, { F32: 0, F16: 1, Q8_0: 7, Q8_0_DEQ: 0 }[ftype]),
         kvBuf(`${arch}.context_length`, GT.U32, 4096),
         kvBuf(`${arch}.embedding_length`, GT.U32, a.hidden),
         kvBuf(`${arch}.block_count`, GT.U32, a.layers),
@@ -361,8 +392,9 @@ function writeGguf(file, a, W, vocab, ftype) {   // ftype: F32 | F16 | Q8_0
     let off = 0;
     for (const [name, t] of T) {
         const is1d = t.shape.length === 1;
-        const ty = is1d || ftype === 'F32' ? 'F32' : ftype;
-        const data = ty === 'Q8_0' ? encodeQ8(t.data, t.shape[t.shape.length - 1]) : encode(t.data, ty);
+        const q8 = ftype.startsWith('Q8_0') && q8Allowed(name, t.shape);
+        const ty = ftype === 'Q8_0' ? (q8 ? 'Q8_0' : 'F32') : is1d || ftype !== 'F16' ? 'F32' : ftype;
+        const data = ty === 'Q8_0' ? encodeQ8(t.data) : encode(q8 ? dequantQ8(t.data) : t.data, ty);
         const ne = [...t.shape].reverse();
         const h = Buffer.alloc(4 + 8 * ne.length + 4 + 8);
         h.writeUInt32LE(ne.length, 0);
@@ -415,7 +447,8 @@ if (bench) {
         const W = makeWeights(a, vocab.n, seed++);
         writeGguf(path.join(out, `${name}-f32.gguf`), a, W, vocab, 'F32');
         writeGguf(path.join(out, `${name}-f16.gguf`), a, W, vocab, 'F16');
-        if (name === 'qwen2') writeGguf(path.join(out, `${name}-q8_0.gguf`), a, W, vocab, 'Q8_0');
+        writeGguf(path.join(out, `${name}-q8_0.gguf`), a, W, vocab, 'Q8_0');
+        writeGguf(path.join(out, `${name}-q8_0-deq.gguf`), a, W, vocab, 'Q8_0_DEQ');
         // The folders cover each dtype and the sharded layout.
         const dt = { qwen2: 'BF16', qwen3: 'F32', llama: 'F16', deepseek: 'BF16', qwen3_moe: 'BF16' }[name];
         writeHfFolder(path.join(out, `${name}-hf`), a, W, vocab.n, dt, name === 'llama' ? 2 : 1);

@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # The inference core against llama.cpp (DESIGN.md section 9): tiny random-weight models
-# of every architecture, written by tests/infer/fixtures.mjs as GGUF F32/F16 and as a
-# safetensors folder with the same weights; llama.cpp (node-llama-cpp 3.21.1, CPU,
-# F32 KV cache) gives the reference. Ours from the F32 GGUF and from the folder must be
-# within 1e-3 of llama.cpp on F32, ours from the F16 GGUF within 1e-2 of llama.cpp on
-# F16 (it rounds activations to F16 there), argmax agreement >= 99%, the same 32
-# greedy tokens (required against F32; against F16 only reported: llama.cpp's F16
-# activation rounding flips near-ties, and one flip changes the rest of a greedy
-# continuation, measured on deepseek). Also: batch invariance (alone vs in a batch, 1e-5) and -j invariance.
+# of every architecture, written by tests/infer/fixtures.mjs as GGUF F32/F16/Q8_0 and as
+# a safetensors folder with the same weights; llama.cpp (node-llama-cpp 3.21.1, CPU,
+# F32 KV cache) gives the reference (tests/infer/llamacpp_ref.mjs, compared by
+# compare.mjs). Also: batch invariance (alone vs in a batch, 1e-5) and -j invariance.
+#
+# - F32: ours from the F32 GGUF and from the folder within 1e-3 of llama.cpp, argmax
+#   agreement >= 99%, the same 32 greedy tokens.
+# - F16: ours from the F16 GGUF within 1e-2 of llama.cpp (which rounds activations to
+#   F16 there), argmax >= 99%. Greedy: identical up to the first difference, and there
+#   llama.cpp's own margin logit(its token) - logit(ours) must be <= 2e-2: a flip needs
+#   margin <= |d logit(its)| + |d logit(ours)|, which the 1e-2 tolerance allows up to
+#   2e-2; a larger margin is a real disagreement. Measured: only deepseek parts (s5,
+#   step 3, margin 2.0e-3; 163/192 tokens equal before the partings).
+# - Q8_0, exact: ours on the Q8_0 GGUF against llama.cpp on an F32 GGUF holding the
+#   Q8_0 file's dequantized values (llama.cpp then computes in f32 what we compute from
+#   Q8_0 weights): the F32 bounds. Measured <= 5e-6, argmax 100%, greedy 192/192.
+# - Q8_0, same file: llama.cpp on the Q8_0 GGUF itself (it reads it as we do: this is
+#   what proves the fixture's Q8_0 is the format llama.cpp means). llama.cpp rounds the
+#   activations to Q8_0 for its Q8_0 dot products, noise as large as the weights' own
+#   quantization, so only loose bounds hold. Measured over all 135 positions, on two
+#   seeds of each architecture: max |d log-prob| 0.098-0.181 for the dense ones, 0.56
+#   and 1.39 for qwen3_moe (a routing flip: llama.cpp's rounding moves a near-tie of the
+#   router and a token gets other experts; deepseek's stayed <= 0.18), mean |d| 0.023-
+#   0.046, argmax agreement 90.8-95.7%, llama.cpp's margin at an argmax flip <= 0.125
+#   (dense) and 1.13 (the qwen3_moe routing flip). Bounds: max 0.3 dense and 2 MoE,
+#   mean 0.1, argmax >= 85%, and every argmax flip and greedy parting at a margin <= 2x
+#   the max bound (the same argument as for F16). The log-prob sample is every 4th
+#   position (full-vocabulary probabilities are the reference's main cost).
 # Fixtures are generated here into $B and removed afterwards.
 set -u
 cd "$(dirname "$0")/../.."
@@ -26,14 +46,21 @@ for a in $ARCHS; do
     for dt in f32 f16; do
         node tests/infer/llamacpp_ref.mjs "$F/$a-$dt.gguf" $S "$F/ref-$a-$dt.jsonl" 32 1 &
     done
-    for src in $a-f32.gguf $a-f16.gguf $a-hf; do
+    for dt in q8_0 q8_0-deq; do
+        node tests/infer/llamacpp_ref.mjs "$F/$a-$dt.gguf" $S "$F/ref-$a-$dt.jsonl" 32 1 4 &
+    done
+    for src in $a-f32.gguf $a-f16.gguf $a-q8_0.gguf $a-hf; do
         "$BIN/evaluator" logprobs --top 1 --model "$F/$src" $S > "$F/lp-$src.jsonl" || fail=1
         "$BIN/evaluator" generate --max-new 32 --model "$F/$src" $S > "$F/gen-$src.jsonl" || fail=1
     done
     wait || fail=1
     node tests/infer/compare.mjs "$a gguf-f32 vs llama.cpp f32" 1e-3 "$F/ref-$a-f32.jsonl" "$F/lp-$a-f32.gguf.jsonl" "$F/gen-$a-f32.gguf.jsonl" || fail=1
     node tests/infer/compare.mjs "$a safetensors vs llama.cpp f32" 1e-3 "$F/ref-$a-f32.jsonl" "$F/lp-$a-hf.jsonl" "$F/gen-$a-hf.jsonl" || fail=1
-    node tests/infer/compare.mjs "$a gguf-f16 vs llama.cpp f16" 1e-2 "$F/ref-$a-f16.jsonl" "$F/lp-$a-f16.gguf.jsonl" "$F/gen-$a-f16.gguf.jsonl" report || fail=1
+    node tests/infer/compare.mjs "$a gguf-f16 vs llama.cpp f16" 1e-2 "$F/ref-$a-f16.jsonl" "$F/lp-$a-f16.gguf.jsonl" "$F/gen-$a-f16.gguf.jsonl" --tie 2e-2 || fail=1
+    node tests/infer/compare.mjs "$a gguf-q8_0 vs llama.cpp f32 on its values" 1e-3 "$F/ref-$a-q8_0-deq.jsonl" "$F/lp-$a-q8_0.gguf.jsonl" "$F/gen-$a-q8_0.gguf.jsonl" || fail=1
+    case $a in *moe|deepseek) q8tol=2 q8tie=4 ;; *) q8tol=0.3 q8tie=0.6 ;; esac
+    node tests/infer/compare.mjs "$a gguf-q8_0 vs llama.cpp q8_0" $q8tol "$F/ref-$a-q8_0.jsonl" "$F/lp-$a-q8_0.gguf.jsonl" "$F/gen-$a-q8_0.gguf.jsonl" \
+        --mean-tol 0.1 --argmax-min 85 --tie $q8tie || fail=1
     # Batch invariance: each sequence alone (--batch-tokens 1) against all in one batch.
     "$BIN/evaluator" logprobs --batch-tokens 1 --model "$F/$a-hf" $S > "$F/alone.jsonl" || fail=1
     "$BIN/evaluator" logprobs --model "$F/$a-hf" $S > "$F/batch.jsonl" || fail=1
