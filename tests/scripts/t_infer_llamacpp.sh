@@ -38,7 +38,7 @@ S=tests/infer/seqs.jsonl
 rm -rf "$F"; mkdir -p "$F"
 trap 'rm -rf "$F"' EXIT
 fail=0
-ARCHS="qwen2 qwen3 llama deepseek qwen3_moe"
+ARCHS=${DK_INFER_ARCHS:-"qwen2 qwen3 llama deepseek qwen3_moe"}
 # Under ASan + UBSan a dense and a MoE model keep the run short.
 [ "${SANITIZE:-0}" = 1 ] && ARCHS="qwen2 deepseek"
 node tests/infer/fixtures.mjs "$F" $ARCHS || { echo "fixture writer failed"; exit 1; }
