@@ -1,11 +1,12 @@
 // fixtures.mjs: writes tiny random-weight models of every architecture the inference
-// core supports, each as GGUF (F32, F16 and Q8_0) and as a Hugging Face
-// folder (config.json + safetensors) holding the same weights. Independent of the
-// core's loader: it follows llama.cpp's converter (convert_hf_to_gguf.py) conventions
-// itself: tensor names, q/k rows permuted for llama/deepseek (rope in adjacent pairs)
-// but not for qwen2/qwen3, MoE experts merged into one [n_expert][rows][cols] tensor,
-// 1-D tensors kept F32 in an F16 file (and in a Q8_0 file, with the router: see
-// q8Allowed), and the real Qwen3 vocabulary with its merges.
+// core supports, each as GGUF (F32, F16, Q8_0, and F32 holding the Q8_0 file's values)
+// and as a Hugging Face folder (config.json + safetensors) holding the same weights.
+// Independent of the core's loader: it follows llama.cpp's converter
+// (convert_hf_to_gguf.py) conventions itself: tensor names, q/k rows permuted for
+// llama/deepseek (rope in adjacent pairs) but not for qwen2/qwen3, MoE experts merged
+// into one [n_expert][rows][cols] tensor, 1-D tensors kept F32 in an F16 file (and in a
+// Q8_0 file, with the router: see q8Allowed), and the real Qwen3 vocabulary with its
+// merges.
 //
 // Every weight is rounded to a bf16 value that f16 also holds exactly, so the F32 and
 // F16 GGUF files and the bf16/f16/f32 safetensors all hold the same numbers.

@@ -37,17 +37,29 @@ const [modelPath, inPath, outPath, nGenArg, threadsArg, strideArg] = process.arg
 if (!outPath) { console.error('usage: node llamacpp_ref.mjs MODEL.gguf IN.jsonl OUT.jsonl [N_GEN] [THREADS] [STRIDE]'); process.exit(2); }
 const nGen = Number(nGenArg ?? 32), threads = Number(threadsArg ?? 1), stride = Number(strideArg ?? 1);
 const seqs = fs.readFileSync(inPath, 'utf8').split('\n').filter(l => l.trim()).map(l => JSON.parse(l));
-const TOP_K = 8;
+const TOP_K = 32;
 const TOPK_SAMPLER = { temperature: 1, topK: TOP_K, topP: 1, minP: 0, seed: 1 };
 const FULL = { generateNext: { probabilities: true, token: true } };
 const TOPK = { generateNext: { probabilities: true, options: TOPK_SAMPLER } };
 
-// The TOP_K best of a probability map as [id, log p - log p_best], best first.
+// The TOP_K best of a probability map as [id, log p - log p_best], best first (ties:
+// lower id first). One pass with a short sorted list: sorting the whole vocabulary
+// would cost more than the evaluation.
 function topOf(probs) {
-    const all = [...probs.entries()].filter(([, p]) => p > 0)
-        .sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, TOP_K);
-    const l0 = Math.log(all[0][1]);
-    return all.map(([id, p]) => [id, Math.log(p) - l0]);
+    const best = [];
+    for (const [id, p] of probs) {
+        if (!(p > 0)) continue;
+        if (best.length === TOP_K) {
+            const w = best[TOP_K - 1];
+            if (p < w[1] || (p === w[1] && id > w[0])) continue;
+            best.pop();
+        }
+        let i = best.length;
+        while (i > 0 && (best[i - 1][1] < p || (best[i - 1][1] === p && best[i - 1][0] > id))) i--;
+        best.splice(i, 0, [id, p]);
+    }
+    const l0 = Math.log(best[0][1]);
+    return best.map(([id, p]) => [id, Math.log(p) - l0]);
 }
 
 const llama = await getLlama({ gpu: false, logLevel: 'error', build: 'never' });
