@@ -1,7 +1,8 @@
 /* dk_kernels: matrix products over f32 / f16 / bf16 / Q8_0 weights with f32
  * accumulation, the instruction set chosen once at run time (AVX-512, AVX2+FMA+F16C,
- * or portable C), so the build needs no -march flag. Weights are converted to f32 in
- * registers; nothing is dequantized ahead of time.
+ * or portable C), so the build needs no -march flag. Weights are converted to f32 a
+ * slice at a time, in registers or L1; nothing is dequantized ahead of time. Also the
+ * vector helpers of the forward pass: attention rows, log-sum-exp, the SwiGLU gate.
  */
 #include "dk_infer.h"
 
@@ -344,9 +345,9 @@ const char *dk_kernels_isa(void)
 /* The product is tiled BLIS-style with k in chunks of KC. Many tokens (n >= DK_MR):
  * the tokens are packed transposed into panels of tg lanes (xp[group][k][lane]), and
  * a thread takes RB rows of W at a time, converts a KC-chunk of them to f32 once and
- * sweeps it over every panel. Few tokens (decoding): the roles swap, tg rows of W are
- * converted and transposed into the panel and the tokens are broadcast, so the same
- * kernel, and the same chains of multiply-adds, serve both. */
+ * sweeps it over every panel. Few tokens (decoding): the roles swap, the lanes are tg
+ * rows of W (converted and transposed in registers by the gemv kernel) and the tokens
+ * are broadcast, so both compute the same chains of multiply-adds. */
 #define KC 256
 #define RB (4 * DK_MR)
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
