@@ -461,8 +461,8 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
 {
     const dk_isa *isa = chosen;
     int tg = isa->tg;
-    int64_t K = W->cols, N = W->rows, ng = (N + tg - 1) / tg;
-#pragma omp parallel for schedule(static) if (ng > 1 && (double)n * N * K >= PAR_MIN)
+    int64_t N = W->rows, ng = (N + tg - 1) / tg;
+#pragma omp parallel for schedule(static) if (ng > 1 && (double)n * N * W->cols >= PAR_MIN)
     for (int64_t g = 0; g < ng; g++) {
         float *c = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
         int64_t r0 = g * tg;
