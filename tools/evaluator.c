@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dk_cli.h"
 #include "dk_diag.h"
 #include "dk_jsonl.h"
 #include "dk_model.h"
@@ -167,9 +168,8 @@ static int parse_options(int argc, char **argv, options *o)
                 return fail_usage("--device must be cpu, cuda or auto (got '%s')", optarg);
             break;
         case 'j':
-            if (parse_int(optarg, 1, 1024, &v))
+            if (dk_cli_parse_jobs(optarg, &o->jobs) != 0)
                 return fail_usage("-j needs a thread count from 1 to 1024 (got '%s')", optarg);
-            o->jobs = (int)v;
             break;
         case O_TOP:
             if (parse_int(optarg, 0, 64, &v))

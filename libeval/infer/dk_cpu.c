@@ -37,24 +37,6 @@ typedef struct scratch {
     dk_mm_ws mm;
 } scratch;
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 static void scratch_free(scratch *s)
 {
     free(s->x); free(s->xn); free(s->q); free(s->att); free(s->kt); free(s->vt);
@@ -87,7 +69,7 @@ static int scratch_alloc(const dk_model *m, scratch *s, int n, size_t cap)
     s->router = malloc(nn * ne * 4);
     s->xs = malloc(nn * d * 4);
     s->ys = malloc(nn * d * 4);
-    s->scores = malloc((size_t)max_threads() * cap * 4);
+    s->scores = malloc((size_t)dk_threads_max() * cap * 4);
     s->rid = malloc(nn * ku * sizeof(int));
     s->rw = malloc(nn * ku * 4);
     s->sel = malloc(nn * sizeof(int));
@@ -250,7 +232,7 @@ static void forward(const dk_model *m, kvcache *c, scratch *s, int n, const int3
             const float *q = s->q + (size_t)t * qd + (size_t)hh * hd;
             size_t j0 = lo[t];
             dk_attend(q, kc + j0 * kvd + (size_t)kh * hd, vc + j0 * kvd + (size_t)kh * hd, kvd, (int)(base + t + 1 - j0),
-                      hd, scale, s->scores + (size_t)thread_id() * s->scores_per_thread,
+                      hd, scale, s->scores + (size_t)dk_thread_num() * s->scores_per_thread,
                       s->att + (size_t)t * qd + (size_t)hh * hd);
         }
         dk_matmul(s->att, n, &L->wo, s->xs, &s->mm);

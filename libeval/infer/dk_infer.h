@@ -220,6 +220,9 @@ float dk_bf16_to_f32(uint16_t h);
  * in the environment forces a lower one (for tests). */
 const char *dk_kernels_isa(void);
 
+/* OpenMP's thread count and the calling thread's number (1 and 0 without OpenMP). */
+int dk_threads_max(void);
+int dk_thread_num(void);
 /* log-sum-exp of x[0..n) computed stably (max first). */
 double dk_logsumexp(const float *x, int64_t n);
 /* g[i] = silu(g[i]) * u[i], the SwiGLU gate. */

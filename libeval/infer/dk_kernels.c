@@ -361,7 +361,7 @@ static size_t per_thread_floats(int tg, int n_max, int64_t k_max)
     return big > small ? big : small;
 }
 
-static int max_threads(void)
+int dk_threads_max(void)
 {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -370,7 +370,7 @@ static int max_threads(void)
 #endif
 }
 
-static int thread_num(void)
+int dk_thread_num(void)
 {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -387,7 +387,7 @@ int dk_mm_ws_init(dk_mm_ws *ws, int n_max, int64_t k_max)
     size_t ng = ((size_t)n_max + (size_t)tg - 1) / (size_t)tg;
     ws->n_max = n_max;
     ws->k_max = k_max;
-    ws->n_thr = max_threads();
+    ws->n_thr = dk_threads_max();
     ws->xp_floats = ALIGN16(ng * (size_t)tg * (size_t)k_max);
     ws->thr_floats = per_thread_floats(tg, n_max, k_max);
     size_t bytes = (ws->xp_floats + ws->thr_floats * (size_t)ws->n_thr) * 4;
@@ -427,7 +427,7 @@ static void mm_many(const float *X, int n, const dk_tensor *W, float *Y, const d
         }
 #pragma omp parallel for schedule(static) if (nb > 1 && (double)n * N * K >= PAR_MIN)
     for (int64_t blk = 0; blk < nb; blk++) {
-        float *wbuf = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
+        float *wbuf = ws->p + ws->xp_floats + (size_t)dk_thread_num() * ws->thr_floats;
         float *cbuf = wbuf + ALIGN16((size_t)RB * KC);
         int64_t r0 = blk * RB;
         int nr = N - r0 < RB ? (int)(N - r0) : RB;
@@ -464,7 +464,7 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
     int64_t N = W->rows, ng = (N + tg - 1) / tg;
 #pragma omp parallel for schedule(static) if (ng > 1 && (double)n * N * W->cols >= PAR_MIN)
     for (int64_t g = 0; g < ng; g++) {
-        float *c = ws->p + ws->xp_floats + (size_t)thread_num() * ws->thr_floats;
+        float *c = ws->p + ws->xp_floats + (size_t)dk_thread_num() * ws->thr_floats;
         int64_t r0 = g * tg;
         int nr = N - r0 < tg ? (int)(N - r0) : tg;
         isa->gemv(W, r0, nr, X, n, c, c + ALIGN16((size_t)DK_MR * tg));
@@ -476,7 +476,7 @@ static void mm_few(const float *X, int n, const dk_tensor *W, float *Y, const dk
 void dk_matmul(const float *X, int n, const dk_tensor *W, float *Y, const dk_mm_ws *ws)
 {
     choose();
-    assert(ws->p && n <= ws->n_max && W->cols <= ws->k_max && max_threads() <= ws->n_thr);
+    assert(ws->p && n <= ws->n_max && W->cols <= ws->k_max && dk_threads_max() <= ws->n_thr);
     if (n <= 0)
         return;
     if (n < DK_MR)
